@@ -1,0 +1,101 @@
+# vmscreen - build, test, demo.  Plain GNU make; see README.md.
+#
+#   make          build vmscreen and vmscreend
+#   make demo     render sample voicemails and screen them
+#   make check    build and run every test (also under ASan+UBSan)
+#   make bench    speed and detection figures
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX    ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR   ?=
+CC        ?= cc
+PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) \
+	-DVMS_DATADIR='"$(PREFIX)/share/vmscreen"' -DVMS_SYSCONFDIR='"$(SYSCONFDIR)/vmscreen"'
+OPT       ?= -O2 -g
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# BUILD selects the flavour: build/rel (default) or build/asan.
+BUILD     ?= build/rel
+FLAVOUR_CFLAGS := $(if $(findstring asan,$(BUILD)),$(SAN_FLAGS),$(OPT))
+CFLAGS_ALL := $(BASE_CFLAGS) $(FLAVOUR_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(if $(findstring asan,$(BUILD)),-fsanitize=address,undefined) $(LDFLAGS)
+LIBS_ALL  := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread -lm
+
+CORE_SRC  := $(wildcard src/core/*.c)
+OPS_SRC   := $(wildcard src/spool/*.c src/alert/*.c)
+CLI_SRC   := $(wildcard src/cli/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+CORE_LIB  := $(BUILD)/libvmscreen-core.a
+OPS_LIB   := $(BUILD)/libvmscreen-ops.a
+TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all deps demo check check-unit check-integration check-asan bench fuzz install clean format valgrind
+all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend)
+
+# Convenience links at the top so `./vmscreen check` works after `make`.
+vmscreen: $(BUILD)/vmscreen
+	@ln -sf $< $@
+vmscreend: $(BUILD)/vmscreend
+	@ln -sf $< $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(CORE_LIB): $(call obj,$(CORE_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(OPS_LIB): $(call obj,$(OPS_SRC))
+	@rm -f $@; ar rcs $@ $^ $(if $^,,/dev/null 2>/dev/null || true)
+
+$(BUILD)/vmscreen: $(call obj,$(CLI_SRC)) $(OPS_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL)
+$(BUILD)/vmscreend: $(call obj,$(DAEMON_SRC)) $(OPS_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(DAEMON_SRC)) $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(OPS_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL) $(CHECK_LIBS)
+
+deps:
+	@bash tests/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/demo.sh
+
+# The whole suite, twice: an optimised build and an ASan+UBSan build.
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory BUILD=build/asan build/asan/vmscreen $(if $(DAEMON_SRC),build/asan/vmscreend) $(patsubst build/rel/%,build/asan/%,$(TEST_BINS))
+	@bash tests/run.sh
+
+bench: deps all
+	@bash tests/bench/run.sh
+
+valgrind: deps all $(TEST_BINS)
+	@VMS_VALGRIND=1 bash tests/run.sh --unit-only
+
+format:
+	clang-format -i $(wildcard include/*.h src/*/*.c src/*/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/vmscreen
+	install -m 0755 $(BUILD)/vmscreen $(DESTDIR)$(PREFIX)/bin/vmscreen
+	$(if $(DAEMON_SRC),install -m 0755 $(BUILD)/vmscreend $(DESTDIR)$(PREFIX)/sbin/vmscreend)
+	cp -R models $(DESTDIR)$(PREFIX)/share/vmscreen/
+	@if [ -f systemd/vmscreend.service ]; then $(MAKE) --no-print-directory install-systemd; fi
+
+clean:
+	rm -rf build vmscreen vmscreend
+
+-include $(shell find build -name '*.d' 2>/dev/null)

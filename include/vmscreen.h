@@ -1,0 +1,104 @@
+/*
+ * vmscreen.h - the screening core: one recording in, one verdict out.
+ *
+ * Data flows one way: audio -> words -> findings -> verdict.  Nothing in
+ * this API knows about spools, daemons or webhooks; the CLI (`vmscreen
+ * check`) and the daemon (`vmscreend`) both call vms_screen_file().
+ *
+ * Lifetime:
+ *   vms_settings  plain values (defaults, then a config file on top)
+ *   vms_engine    read-only shared state built from settings: rule packs,
+ *                 sign-off list, decoder settings.  Shared by all workers.
+ *   vms_worker    one pocketsphinx decoder; one per thread, created once at
+ *                 start-up (models load once per process, never per file).
+ *   vms_result    what one file produced; owned by the caller.
+ */
+#ifndef VMSCREEN_H
+#define VMSCREEN_H
+
+#include <stddef.h>
+
+#define VMS_VERSION "0.1.0"
+#define VMS_PATH_MAX 4096
+#define VMS_ERR_MAX 512
+
+typedef enum { VMS_SEV_LOW = 1, VMS_SEV_MEDIUM = 2, VMS_SEV_HIGH = 3 } vms_severity;
+typedef enum { VMS_PASS = 0, VMS_HOLD = 1 } vms_verdict;
+typedef enum {
+	VMS_FINDING_OPEN_LINE = 0,
+	VMS_FINDING_PHRASING = 1,
+	VMS_FINDING_UNSCREENABLE = 2
+} vms_finding_type;
+
+/* Screening settings: shared by CLI and daemon (the "screening" group). */
+typedef struct vms_settings {
+	char hmm[VMS_PATH_MAX];        /* acoustic model directory */
+	char lm[VMS_PATH_MAX];         /* language model */
+	char dict[VMS_PATH_MAX];       /* pronunciation dictionary */
+	char models_dir[VMS_PATH_MAX]; /* rules/, signoffs.txt, decoder.conf */
+	vms_severity hold_severity;    /* hold at or above this */
+	double max_duration_s;         /* longer recordings are unscreenable */
+	double min_duration_s;         /* shorter ones too */
+	long max_file_bytes;           /* refuse to read larger files */
+} vms_settings;
+
+typedef struct vms_word {
+	char *w;
+	double start_s, end_s;
+	double conf;
+	int channel;
+} vms_word;
+
+typedef struct vms_finding {
+	vms_finding_type type;
+	char *category; /* phrasing: insult, ...; open_line: how it was found */
+	vms_severity severity;
+	double start_s, end_s;
+	char *evidence;
+	char *rule;
+} vms_finding;
+
+typedef struct vms_result {
+	char *file;
+	vms_verdict verdict;
+	double duration_s;
+	int channels;
+	int sample_rate;
+	vms_finding *findings;
+	size_t n_findings;
+	vms_word *words;
+	size_t n_words;
+	char *metadata_json; /* sidecar keys other than the ones we use, as JSON text */
+	double cpu_s;        /* CPU seconds spent screening */
+} vms_result;
+
+typedef struct vms_engine vms_engine;
+typedef struct vms_worker vms_worker;
+
+/* Settings: defaults point at Debian's model and the in-tree/installed models/. */
+void vms_settings_defaults(vms_settings *s);
+/* Apply the "screening" group of a libconfig file; 0 or -1 with err set. */
+int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_t errlen);
+
+vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen);
+void vms_engine_free(vms_engine *e);
+const vms_settings *vms_engine_settings(const vms_engine *e);
+
+vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen);
+void vms_worker_free(vms_worker *w);
+
+/* Screen one recording.  sidecar may be NULL (then NAME.json beside the file
+ * is used if present).  Never returns NULL except on out-of-memory; a file
+ * that cannot be screened yields an `unscreenable` finding and a hold. */
+vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar);
+void vms_result_free(vms_result *r);
+
+/* The result as one JSON object (the `vmscreen check --json` shape), as a
+ * malloc'd string without newline. */
+char *vms_result_json(const vms_result *r);
+
+const char *vms_severity_name(vms_severity s);
+int vms_severity_parse(const char *name, vms_severity *out);
+const char *vms_finding_type_name(vms_finding_type t);
+
+#endif

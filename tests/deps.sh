@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make sure the Debian packages vmscreen needs are installed.
+# As root it installs what is missing with apt-get; otherwise it prints the
+# exact command to run and fails.
+set -euo pipefail
+PKGS=(build-essential pkg-config python3
+      libsndfile1-dev libsamplerate0-dev libpocketsphinx-dev pocketsphinx pocketsphinx-en-us
+      libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
+      flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
+      valgrind clang libclang-rt-14-dev systemd procps)
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	echo "deps: missing Debian packages; run:" >&2
+	echo "  sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
