@@ -1,0 +1,52 @@
+/*
+ * alert.h - alerts that reach supervisors: signed webhooks, durable outbox.
+ *
+ * The daemon hands every verdict to alert_hub_submit().  The hub decides,
+ * per configured webhook, whether the verdict deserves an alert, writes one
+ * file per (alert, webhook) into the outbox directory (fsync'd) and wakes
+ * its delivery thread.  Submit never touches the network, so a dead or slow
+ * webhook never delays screening.  The delivery thread POSTs each outbox
+ * entry, signed after the Standard Webhooks convention, and removes the file
+ * only after a 2xx; failures are retried on a persisted schedule and finally
+ * parked in outbox_dir/parked/.  See docs/webhooks.md.
+ */
+#ifndef VMS_ALERT_H
+#define VMS_ALERT_H
+
+#include <stddef.h>
+#include <libconfig.h>
+
+typedef struct alert_hub alert_hub;
+
+/*
+ * Reads `webhooks` (a list of groups: url; secret_file; format = "standard" |
+ * "slack" | "teams"; min_severity = "low" | "medium" | "high"; spools = [..];
+ * optional every_verdict = false; connect_timeout_s; timeout_s) and
+ * `outbox_dir` (default "/var/spool/vmscreen/outbox") from the libconfig root.
+ * Returns NULL with err set on bad configuration (secret file missing or
+ * readable/writable by group or others, bad url, bad format, ...).  A hub with
+ * no webhooks is valid and does nothing.
+ */
+alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen);
+
+/* Loads what a previous run left in the outbox and starts the delivery
+ * thread.  0 or -1. */
+int alert_hub_start(alert_hub *h);
+
+/*
+ * Durably queues the alerts for one verdict.  verdict_json is the text of the
+ * NAME.verdict.json object (the `vmscreen check --json` object plus "spool",
+ * "id", "screened_at").  Every alert is on disk (fsync'd) before this returns
+ * 0; -1 on error (ENOSPC, bad JSON, ...).  Never blocks on the network.
+ */
+int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id,
+                     const char *verdict_json);
+
+/* Stops the delivery thread promptly (an attempt in flight is aborted);
+ * undelivered alerts stay in the outbox for the next start. */
+void alert_hub_stop(alert_hub *h);
+
+/* Stops if needed and frees.  NULL is fine. */
+void alert_hub_free(alert_hub *h);
+
+#endif
