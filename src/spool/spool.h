@@ -1,0 +1,209 @@
+/*
+ * spool.h - the on-disk spool shared by vmscreend and the review commands.
+ *
+ * A spool is a directory with five state directories:
+ *
+ *   incoming/   producers drop NAME.ext (and an optional STEM.json sidecar)
+ *   active/     claimed by the daemon, being screened
+ *   released/   passed (or released by a reviewer): delivery takes from here
+ *   hold/       flagged or unscreenable: waits for a reviewer
+ *   rejected/   a reviewer said no
+ *
+ * Claiming renames incoming/NAME.ext to active/ID_NAME.ext, where ID is a
+ * fresh item id (see spool_id_new()).  From then on every file of the item
+ * starts with "ID_": the audio ID_NAME.ext, the sidecar ID_STEM.json and the
+ * verdict ID_STEM.verdict.json.  The location of the audio file is the
+ * item's state; companions that a crash left elsewhere follow it on the next
+ * spool_repair().  Every move is a rename(2) that never replaces (files are
+ * never lost to a name clash), followed by fsync of the directories.
+ *
+ * Nothing found in a spool is trusted: names are validated, files are
+ * lstat'ed and opened with O_NOFOLLOW, and anything that is not a regular
+ * file is logged and skipped.
+ */
+#ifndef VMS_SPOOL_H
+#define VMS_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <libconfig.h>
+
+#define SPOOL_NAME_MAX 64   /* spool names: [A-Za-z0-9_-] */
+#define SPOOL_ID_LEN 25     /* YYYYMMDDTHHMMSSZ-xxxxxxxx */
+#define SPOOL_FILE_MAX 180  /* longest producer file name we accept */
+#define SPOOL_PATH_MAX 4096 /* longest path we build */
+
+typedef enum {
+	SPOOL_INCOMING = 0,
+	SPOOL_ACTIVE,
+	SPOOL_RELEASED,
+	SPOOL_HOLD,
+	SPOOL_REJECTED,
+	SPOOL_NSTATES
+} spool_state;
+
+typedef enum { SPOOL_GATE = 0, SPOOL_MONITOR = 1 } spool_mode;
+
+/* Results of operations that can fail for a while and succeed later. */
+#define SPOOL_OK 0
+#define SPOOL_ERR -1      /* permanent for this attempt; errno-style message logged */
+#define SPOOL_TEMPFAIL -2 /* ENOSPC, EDQUOT, EIO, EMFILE...: try again later */
+#define SPOOL_EXISTS -3   /* the destination name is taken */
+#define SPOOL_GONE -4     /* the source vanished */
+
+struct spool_backend;
+
+typedef struct spool {
+	char name[SPOOL_NAME_MAX];
+	char path[SPOOL_PATH_MAX];
+	spool_mode mode;
+	const struct spool_backend *backend;
+} spool;
+
+/* One item in a state directory, as spool_item_find()/spool_walk() see it. */
+typedef struct spool_item {
+	char id[SPOOL_ID_LEN + 1];
+	char file[SPOOL_FILE_MAX + SPOOL_ID_LEN + 2]; /* ID_NAME.ext */
+	char name[SPOOL_FILE_MAX + 1];                /* NAME.ext as the producer gave it */
+	spool_state state;
+	int has_sidecar;
+	int has_verdict;
+} spool_item;
+
+/*
+ * The storage backend: a small table so that another store (a database, an
+ * object store) could slot in behind the same calls.  Only "fs" exists.
+ */
+typedef struct spool_backend {
+	const char *name;
+	int (*init)(const spool *sp, int create, char *err, size_t errlen);
+	int (*claim)(const spool *sp, const char *name, spool_item *out);
+	int (*move)(const spool *sp, const spool_item *it, spool_state to);
+	int (*put)(const spool *sp, spool_state st, const char *file, const char *data, size_t len);
+	int (*walk)(const spool *sp, spool_state st,
+	            int (*fn)(const spool *sp, const spool_item *it, void *arg), void *arg);
+} spool_backend;
+
+extern const spool_backend spool_backend_fs;
+
+/* Logging hook: prio is a syslog priority (LOG_ERR...).  The default writes
+ * "<prio>message" to stderr, which journald understands. */
+typedef void (*spool_log_fn)(int prio, const char *msg);
+void spool_set_logger(spool_log_fn fn);
+void spool_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *spool_state_name(spool_state st);
+int spool_state_parse(const char *s, spool_state *out);
+const char *spool_mode_name(spool_mode m);
+
+/* Set up a spool value (no I/O).  -1 on a bad name/path. */
+int spool_open(spool *sp, const char *name, const char *path, spool_mode mode, char *err,
+               size_t errlen);
+/* Create (if create) and check the state directories. */
+int spool_init(const spool *sp, int create, char *err, size_t errlen);
+
+/* Build SPOOL/STATE[/FILE] into buf; aborts the process on overflow (a path
+ * we cannot build is a bug or an attack, never something to truncate). */
+void spool_path(const spool *sp, spool_state st, const char *file, char *buf, size_t len);
+
+/* 1 if a producer file name is acceptable in incoming/, else 0 with why. */
+int spool_name_ok(const char *name, const char **why);
+/* 1 if name is a sidecar (ends in .json). */
+int spool_name_is_json(const char *name);
+/* STEM of NAME.ext into buf (NAME.ext without its last extension). */
+int spool_name_stem(const char *name, char *buf, size_t len);
+/* Parse a state-directory file name "ID_rest": 0 and the id, or -1. */
+int spool_file_id(const char *file, char id[SPOOL_ID_LEN + 1]);
+/* A fresh item id: UTC time and 32 random bits. */
+void spool_id_new(char id[SPOOL_ID_LEN + 1]);
+/* 1 if s looks like an item id. */
+int spool_id_ok(const char *s);
+
+/* Claim incoming/NAME into active/ID_NAME with its sidecar.  SPOOL_OK,
+ * SPOOL_GONE (someone else took it), SPOOL_TEMPFAIL, SPOOL_ERR. */
+int spool_claim(const spool *sp, const char *name, spool_item *out);
+/* Recovery: an active item whose sidecar a crash left in incoming/ gets
+ * it back.  1 if a sidecar was taken. */
+int spool_claim_sidecar(const spool *sp, const spool_item *it);
+/* Move all files of an item to another state (companions first, audio
+ * last).  Updates nothing in *it; SPOOL_OK or an error code. */
+int spool_move(const spool *sp, const spool_item *it, spool_state to);
+/* Atomically create or replace STATE/FILE with data: temp file (O_EXCL),
+ * fflush, fsync, fclose, rename, fsync dir. */
+int spool_put(const spool *sp, spool_state st, const char *file, const char *data, size_t len);
+/* Call fn for every item (audio file) in a state; stops when fn returns
+ * nonzero and returns that value. */
+int spool_walk(const spool *sp, spool_state st,
+               int (*fn)(const spool *sp, const spool_item *it, void *arg), void *arg);
+
+/* Find an item by id (or by its ID_NAME file name) in any state but
+ * incoming.  0 and *out, or -1 when absent. */
+int spool_item_find(const spool *sp, const char *id, spool_item *out);
+/* Paths of an item's files in its state. */
+void spool_item_path(const spool *sp, const spool_item *it, char *buf, size_t len);
+void spool_item_sidecar(const spool *sp, const spool_item *it, char *buf, size_t len);
+void spool_item_verdict(const spool *sp, const spool_item *it, char *buf, size_t len);
+/* The verdict file name (in the item's directory) for an item. */
+void spool_item_verdict_file(const spool_item *it, char *buf, size_t len);
+
+/*
+ * Put stray companions back beside their audio (a crash between the moves
+ * of one item leaves them apart) and remove stale temp files.  Returns the
+ * number of files repaired, or -1.
+ */
+int spool_repair(const spool *sp);
+
+/* Free space check before accepting work: 1 if the spool's filesystem has
+ * at least min_free_mb megabytes and 1% of inodes free, else 0 (logged). */
+int spool_space_ok(const spool *sp, long min_free_mb);
+
+/* Exclusive locks: the daemon holds "daemon" for its lifetime (one daemon
+ * per spool); review commands and repair take "review" around a move.
+ * Returns an fd (>= 0) to pass to spool_unlock, or -1 (errno EWOULDBLOCK
+ * when wait is 0 and someone holds it). */
+int spool_lock(const spool *sp, const char *which, int wait);
+void spool_unlock(int fd);
+
+/* Atomically create or replace any file (same steps as spool_put). */
+int spool_write_atomic(const char *path, const char *data, size_t len);
+/*
+ * Walk incoming/: fn sees every entry name; st is its lstat when it is a
+ * candidate (a regular file with an acceptable name, not a sidecar), else
+ * NULL with skip saying why (NULL skip: a sidecar, silently passed over).
+ */
+int spool_incoming_walk(const spool *sp,
+                        void (*fn)(const spool *sp, const char *name, const struct stat *st,
+                                   const char *skip, void *arg),
+                        void *arg);
+/* fsync a directory by path. */
+int spool_fsync_dir(const char *path);
+/* Read a whole small regular file (O_NOFOLLOW) into a malloc'd string. */
+char *spool_read_file(const char *path, size_t max, char *err, size_t errlen);
+
+/* ISO 8601 UTC time of t (seconds.nanos) into buf (at least 32 bytes). */
+void spool_iso_time(const struct timespec *ts, char *buf, size_t len);
+
+/*
+ * Audit log: JSON Lines, one object per line, appended with O_APPEND under
+ * flock and fsynced before returning.  line is one JSON object without
+ * newline.  0 or -1 (logged).
+ */
+int spool_audit_append(const char *audit_path, const char *line);
+
+/* Spools and the audit log as configured (shared by daemon and CLI). */
+typedef struct spool_conf {
+	spool *spools;
+	size_t n_spools;
+	char audit_log[SPOOL_PATH_MAX];
+} spool_conf;
+
+/* Read `spools` and `audit_log` from a parsed libconfig root. */
+int spool_conf_load(const config_t *cfg, spool_conf *out, char *err, size_t errlen);
+void spool_conf_free(spool_conf *c);
+/* Parse a libconfig file (with @include relative to its directory). */
+int spool_config_read(config_t *cfg, const char *path, char *err, size_t errlen);
+
+#endif
