@@ -26,7 +26,8 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 BUILD     ?= build/rel
 FLAVOUR_CFLAGS := $(if $(findstring asan,$(BUILD)),$(SAN_FLAGS),$(OPT))
 CFLAGS_ALL := $(BASE_CFLAGS) $(FLAVOUR_CFLAGS) $(CFLAGS)
-LDFLAGS_ALL := $(if $(findstring asan,$(BUILD)),-fsanitize=address,undefined) $(LDFLAGS)
+SAN_LD    := -fsanitize=address,undefined
+LDFLAGS_ALL := $(if $(findstring asan,$(BUILD)),$(SAN_LD)) $(LDFLAGS)
 LIBS_ALL  := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread -lm
 
 CORE_SRC  := $(wildcard src/core/*.c)

@@ -1,0 +1,251 @@
+/*
+ * main.c - the `vmscreen` command: screen files, test rules, review holds.
+ *
+ *   vmscreen check [--config FILE] [--json] FILE...
+ *   vmscreen rules [--config FILE] (--lint | --test "sentence")
+ *   vmscreen list | show | release | reject ...   (the review workflow)
+ *
+ * `check` calls exactly the screening path the daemon calls.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "vmscreen.h"
+#if __has_include("review.h")
+#include "review.h"
+#define HAVE_REVIEW 1
+#endif
+
+#define EXIT_PASS 0
+#define EXIT_HELD 1
+#define EXIT_USAGE 2
+
+static int cli_usage(FILE *fp);
+static int cli_settings(const char *config, vms_settings *s);
+static int cli_check(int argc, char **argv);
+static int cli_rules(int argc, char **argv);
+static void cli_report(const vms_result *r);
+
+/* Print the command summary. */
+static int cli_usage(FILE *fp)
+{
+	fprintf(fp,
+	        "usage: vmscreen check [--config FILE] [--json] FILE...\n"
+	        "       vmscreen rules [--config FILE] --lint\n"
+	        "       vmscreen rules [--config FILE] --test \"recognised words\"\n"
+	        "       vmscreen list [--config FILE] [--spool S] [--state STATE]\n"
+	        "       vmscreen show [--config FILE] ID\n"
+	        "       vmscreen release [--config FILE] ID --reason TEXT\n"
+	        "       vmscreen reject [--config FILE] ID --reason TEXT\n"
+	        "       vmscreen --version\n"
+	        "\n"
+	        "check screens recordings (WAV, FLAC, Ogg, raw .ulaw/.alaw/.gsm/.sln) for open\n"
+	        "lines and unprofessional phrasing.  Exit status: 0 all passed, 1 something\n"
+	        "was held, 2 usage or configuration error.\n");
+	return fp == stderr ? EXIT_USAGE : 0;
+}
+
+/* Defaults, then the config file's screening group. */
+static int cli_settings(const char *config, vms_settings *s)
+{
+	char err[VMS_ERR_MAX];
+	vms_settings_defaults(s);
+	if (config && vms_settings_load(s, config, err, sizeof err) < 0) {
+		fprintf(stderr, "vmscreen: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A short report a person reads. */
+static void cli_report(const vms_result *r)
+{
+	printf("%-40s %s  %.1f s\n", r->file, r->verdict == VMS_HOLD ? "HOLD" : "pass",
+	       r->duration_s);
+	for (size_t i = 0; i < r->n_findings; i++) {
+		const vms_finding *f = &r->findings[i];
+		if (f->type == VMS_FINDING_UNSCREENABLE) {
+			printf("    unscreenable: %s\n", f->evidence);
+			continue;
+		}
+		printf("    %s/%s (%s) at %.1f-%.1f s: %s  [%s]\n", vms_finding_type_name(f->type),
+		       f->category, vms_severity_name(f->severity), f->start_s, f->end_s,
+		       f->evidence, f->rule);
+	}
+}
+
+/* vmscreen check: screen each file, print a verdict for each. */
+static int cli_check(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *config = NULL;
+	int json = 0, c, held = 0;
+	char err[VMS_ERR_MAX];
+	vms_settings s;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_usage(stdout);
+		default:
+			return cli_usage(stderr);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "vmscreen check: no files given\n");
+		return cli_usage(stderr);
+	}
+	if (cli_settings(config, &s) < 0)
+		return EXIT_USAGE;
+	vms_engine *e = vms_engine_new(&s, err, sizeof err);
+	if (e == NULL) {
+		fprintf(stderr, "vmscreen: %s\n", err);
+		return EXIT_USAGE;
+	}
+	vms_worker *w = vms_worker_new(e, err, sizeof err);
+	if (w == NULL) {
+		fprintf(stderr, "vmscreen: %s\n", err);
+		vms_engine_free(e);
+		return EXIT_USAGE;
+	}
+	for (int i = optind; i < argc; i++) {
+		vms_result *r = vms_screen_file(w, argv[i], NULL);
+		if (r == NULL) {
+			fprintf(stderr, "vmscreen: %s: out of memory\n", argv[i]);
+			held = 1;
+			continue;
+		}
+		for (size_t k = 0; k < r->n_findings; k++)
+			if (r->findings[k].type == VMS_FINDING_UNSCREENABLE)
+				fprintf(stderr, "vmscreen: %s: %s\n", argv[i],
+				        r->findings[k].evidence);
+		if (json) {
+			char *j = vms_result_json(r);
+			if (j)
+				printf("%s\n", j);
+			free(j);
+		} else {
+			cli_report(r);
+		}
+		fflush(stdout);
+		held |= r->verdict == VMS_HOLD;
+		vms_result_free(r);
+	}
+	vms_worker_free(w);
+	vms_engine_free(e);
+	return held ? EXIT_HELD : EXIT_PASS;
+}
+
+typedef struct cli_rules_hits {
+	const char *const *words;
+	size_t n;
+} cli_rules_hits;
+
+/* Print one rule hit for `rules --test`. */
+static void cli_print_hit(const vms_hit *h, void *arg)
+{
+	const cli_rules_hits *ch = arg;
+	printf("%s\t%s\t%s\t", h->category, vms_severity_name(h->severity), h->rule_id);
+	for (size_t i = h->first; i <= h->last; i++)
+		printf("%s%s", i > h->first ? " " : "", ch->words[i]);
+	printf("\n");
+}
+
+/* vmscreen rules --lint | --test TEXT: check the packs, try a sentence. */
+static int cli_rules(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"lint", no_argument, NULL, 'l'},
+	                                     {"test", required_argument, NULL, 't'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *config = NULL, *test = NULL;
+	int lint = 0, c;
+	char err[VMS_ERR_MAX];
+	vms_settings s;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:lt:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			lint = 1;
+			break;
+		case 't':
+			test = optarg;
+			break;
+		default:
+			return cli_usage(stderr);
+		}
+	}
+	if (!lint && test == NULL)
+		return cli_usage(stderr);
+	if (cli_settings(config, &s) < 0)
+		return EXIT_USAGE;
+	vms_engine *e = vms_engine_new(&s, err, sizeof err);
+	if (e == NULL) {
+		fprintf(stderr, "vmscreen: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (lint)
+		printf("%s: rule packs load cleanly\n", s.models_dir);
+	int rc = EXIT_PASS;
+	if (test) {
+		/* Split into lower-case words the way the recogniser writes them. */
+		char *copy = strdup(test), *save = NULL;
+		const char *words[512];
+		size_t n = 0;
+		for (char *p = copy; p && *p; p++)
+			*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+		for (char *t = strtok_r(copy, " \t\n,.!?;:\"", &save); t && n < 512;
+		     t = strtok_r(NULL, " \t\n,.!?;:\"", &save))
+			words[n++] = t;
+		cli_rules_hits ch = {words, n};
+		size_t hits = vms_rules_match(vms_engine_rules(e), words, n, cli_print_hit, &ch);
+		rc = hits ? EXIT_HELD : EXIT_PASS;
+		free(copy);
+	}
+	vms_engine_free(e);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage(stderr);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--version") == 0) {
+		printf("vmscreen %s\n", VMS_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+		return cli_usage(stdout);
+	if (strcmp(cmd, "check") == 0)
+		return cli_check(argc - 1, argv + 1);
+	if (strcmp(cmd, "rules") == 0)
+		return cli_rules(argc - 1, argv + 1);
+#ifdef HAVE_REVIEW
+	if (strcmp(cmd, "list") == 0)
+		return review_cmd_list(argc - 1, argv + 1);
+	if (strcmp(cmd, "show") == 0)
+		return review_cmd_show(argc - 1, argv + 1);
+	if (strcmp(cmd, "release") == 0)
+		return review_cmd_release(argc - 1, argv + 1);
+	if (strcmp(cmd, "reject") == 0)
+		return review_cmd_reject(argc - 1, argv + 1);
+#endif
+	fprintf(stderr, "vmscreen: unknown command '%s'\n", cmd);
+	return cli_usage(stderr);
+}

@@ -1,0 +1,197 @@
+/*
+ * asr.c - speech to words with pocketsphinx, locally: audio never leaves
+ * the building.
+ *
+ * One vms_asr holds one decoder (pocketsphinx decoders are not thread
+ * safe), built once per worker at start-up; decoder settings come from
+ * models/decoder.conf so they can be tuned without a rebuild.  We decode
+ * only the speech segments the level analysis found: silence costs nothing
+ * and each segment is a natural utterance for the decoder.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pocketsphinx.h>
+
+#include "internal.h"
+
+#define ASR_MAX_ARGS 128
+#define ASR_CONF_MAX (64 * 1024)
+
+struct vms_asr {
+	ps_decoder_t *ps;
+	cmd_ln_t *config;
+};
+
+static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err, size_t errlen,
+                          const char *path);
+static int asr_is_filler(const char *w);
+static int asr_push_word(vms_word **words, size_t *n, size_t *cap, const char *w, double s,
+                         double e, double conf, int channel);
+
+/*
+ * decoder.conf holds `-flag value` pairs, one per line, '#' comments: the
+ * pocketsphinx command-line flags, so its documentation applies as is.
+ */
+static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err, size_t errlen,
+                          const char *path)
+{
+	int lineno = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *save = NULL;
+		char *flag = strtok_r(line, " \t\r", &save);
+		if (flag == NULL)
+			continue;
+		char *val = strtok_r(NULL, " \t\r", &save);
+		if (flag[0] != '-' || val == NULL || strtok_r(NULL, " \t\r", &save) != NULL) {
+			vms_errf(err, errlen, "%s: line %d: expected '-flag value'", path, lineno);
+			return -1;
+		}
+		if (*argc + 2 > max) {
+			vms_errf(err, errlen, "%s: too many settings", path);
+			return -1;
+		}
+		argv[(*argc)++] = flag;
+		argv[(*argc)++] = val;
+	}
+	return 0;
+}
+
+/* Build a decoder from the settings and decoder.conf (which may be NULL). */
+vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err, size_t errlen)
+{
+	char *argv[ASR_MAX_ARGS];
+	int argc = 0;
+	char *text = NULL;
+	char why[256];
+	vms_asr *a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return NULL;
+
+	argv[argc++] = (char *)"-hmm";
+	argv[argc++] = (char *)s->hmm;
+	argv[argc++] = (char *)"-lm";
+	argv[argc++] = (char *)s->lm;
+	argv[argc++] = (char *)"-dict";
+	argv[argc++] = (char *)s->dict;
+	argv[argc++] = (char *)"-logfn";
+	argv[argc++] = (char *)"/dev/null";
+	if (decoder_conf != NULL) {
+		text = vms_read_text(decoder_conf, ASR_CONF_MAX, why, sizeof why);
+		if (text == NULL) {
+			vms_errf(err, errlen, "%s: %s", decoder_conf, why);
+			goto fail;
+		}
+		if (asr_parse_conf(text, argv, ASR_MAX_ARGS, &argc, err, errlen, decoder_conf) < 0)
+			goto fail;
+	}
+	a->config = cmd_ln_parse_r(NULL, ps_args(), argc, argv, FALSE);
+	if (a->config == NULL) {
+		vms_errf(err, errlen, "decoder settings rejected (check %s)",
+		         decoder_conf ? decoder_conf : "the model paths");
+		goto fail;
+	}
+	a->ps = ps_init(a->config);
+	if (a->ps == NULL) {
+		vms_errf(err, errlen,
+		         "cannot load the speech model (hmm %s, lm %s, dict %s): is "
+		         "pocketsphinx-en-us installed?",
+		         s->hmm, s->lm, s->dict);
+		goto fail;
+	}
+	free(text);
+	return a;
+fail:
+	free(text);
+	vms_asr_free(a);
+	return NULL;
+}
+
+/* Free the decoder. */
+void vms_asr_free(vms_asr *a)
+{
+	if (a == NULL)
+		return;
+	if (a->ps)
+		ps_free(a->ps);
+	if (a->config)
+		cmd_ln_free_r(a->config);
+	free(a);
+}
+
+/* Silence, noise and sentence markers are not words anyone said. */
+static int asr_is_filler(const char *w)
+{
+	return w[0] == '<' || w[0] == '[' || (w[0] == '+' && w[1] == '+');
+}
+
+/* Append one word (alternate-pronunciation suffix "(2)" stripped). */
+static int asr_push_word(vms_word **words, size_t *n, size_t *cap, const char *w, double s,
+                         double e, double conf, int channel)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		vms_word *p = realloc(*words, ncap * sizeof *p);
+		if (p == NULL)
+			return -1;
+		*words = p;
+		*cap = ncap;
+	}
+	size_t len = strcspn(w, "(");
+	char *copy = strndup(w, len);
+	if (copy == NULL)
+		return -1;
+	for (char *c = copy; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	(*words)[*n] =
+	        (vms_word){.w = copy, .start_s = s, .end_s = e, .conf = conf, .channel = channel};
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Decode samples [start_s, end_s) of one channel as one utterance and
+ * append its words with absolute times.
+ */
+int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
+                   int channel, vms_word **words, size_t *n_words, size_t *cap)
+{
+	size_t from = start_s <= 0 ? 0 : (size_t)(start_s * VMS_RATE);
+	size_t to = (size_t)(end_s * VMS_RATE);
+	if (to > n)
+		to = n;
+	if (from >= to)
+		return 0;
+	if (ps_start_utt(a->ps) < 0)
+		return -1;
+	if (ps_process_raw(a->ps, x + from, to - from, FALSE, TRUE) < 0) {
+		ps_end_utt(a->ps);
+		return -1;
+	}
+	if (ps_end_utt(a->ps) < 0)
+		return -1;
+	logmath_t *lmath = ps_get_logmath(a->ps);
+	double t0 = (double)from / VMS_RATE;
+	for (ps_seg_t *seg = ps_seg_iter(a->ps); seg; seg = ps_seg_next(seg)) {
+		const char *w = ps_seg_word(seg);
+		if (asr_is_filler(w))
+			continue;
+		int sf, ef;
+		int32 ascr, lscr, lback;
+		ps_seg_frames(seg, &sf, &ef);
+		int32 post = ps_seg_prob(seg, &ascr, &lscr, &lback);
+		double conf = logmath_exp(lmath, post);
+		if (asr_push_word(words, n_words, cap, w, t0 + sf * VMS_FRAME_S,
+		                  t0 + (ef + 1) * VMS_FRAME_S, conf, channel) < 0) {
+			ps_seg_free(seg);
+			return -1;
+		}
+	}
+	return 0;
+}

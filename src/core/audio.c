@@ -1,0 +1,347 @@
+/*
+ * audio.c - read one recording whole, refuse anything we cannot screen.
+ *
+ * Everything comes in through libsndfile (WAV in all its encodings, FLAC,
+ * Ogg/Vorbis, and headerless telephony files chosen by extension), is
+ * checked for the ways files arrive broken (empty, truncated, a header
+ * claiming more than the file holds, absurd lengths or rates), and is
+ * resampled with libsamplerate to the decoder's 16 kHz, kept as 16-bit
+ * samples per channel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <samplerate.h>
+#include <sndfile.h>
+
+#include "internal.h"
+
+#define AUDIO_BLOCK 4096 /* frames read per call */
+
+static int audio_headerless_format(const char *path, SF_INFO *info, char *name, size_t len);
+static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
+static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
+static uint32_t audio_le32(const unsigned char *p);
+
+/* Little-endian 32-bit field of a RIFF header. */
+static uint32_t audio_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Telephony systems write headerless files; the extension is all there is
+ * to go on.  Returns 1 and fills info when the extension names one.
+ */
+static int audio_headerless_format(const char *path, SF_INFO *info, char *name, size_t len)
+{
+	static const struct {
+		const char *ext;
+		int format;
+		const char *name;
+	} kinds[] = {
+	        {".ulaw", SF_FORMAT_RAW | SF_FORMAT_ULAW, "raw u-law 8 kHz"},
+	        {".ul", SF_FORMAT_RAW | SF_FORMAT_ULAW, "raw u-law 8 kHz"},
+	        {".mulaw", SF_FORMAT_RAW | SF_FORMAT_ULAW, "raw u-law 8 kHz"},
+	        {".alaw", SF_FORMAT_RAW | SF_FORMAT_ALAW, "raw A-law 8 kHz"},
+	        {".al", SF_FORMAT_RAW | SF_FORMAT_ALAW, "raw A-law 8 kHz"},
+	        {".gsm", SF_FORMAT_RAW | SF_FORMAT_GSM610, "raw GSM 6.10 8 kHz"},
+	        {".sln", SF_FORMAT_RAW | SF_FORMAT_PCM_16 | SF_ENDIAN_LITTLE, "raw 16-bit 8 kHz"},
+	};
+	const char *dot = strrchr(path, '.');
+	if (dot == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		if (strcasecmp(dot, kinds[i].ext) == 0) {
+			memset(info, 0, sizeof *info);
+			info->format = kinds[i].format;
+			info->samplerate = 8000;
+			info->channels = 1;
+			snprintf(name, len, "%s", kinds[i].name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * libsndfile forgives a WAV whose header claims more audio than the file
+ * holds (it quietly reads what is there).  A gate must not: a truncated
+ * voicemail may have lost exactly the part that matters.  So walk the RIFF
+ * chunks ourselves and insist every chunk fits in the file.
+ */
+static int audio_check_riff(int fd, off_t size, char *why, size_t whylen)
+{
+	unsigned char hdr[12];
+	if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return 0; /* too small to be RIFF; libsndfile will judge */
+	if (memcmp(hdr, "RIFF", 4) != 0 || memcmp(hdr + 8, "WAVE", 4) != 0)
+		return 0;
+	off_t pos = 12;
+	int have_fmt = 0;
+	while (pos + 8 <= size) {
+		unsigned char ck[8];
+		if (pread(fd, ck, sizeof ck, pos) != (ssize_t)sizeof ck)
+			break;
+		uint32_t len = audio_le32(ck + 4);
+		off_t body = pos + 8;
+		if (memcmp(ck, "fmt ", 4) == 0)
+			have_fmt = 1;
+		if (memcmp(ck, "data", 4) == 0) {
+			if (!have_fmt) {
+				vms_errf(why, whylen, "malformed WAV: data chunk before fmt chunk");
+				return -1;
+			}
+			if (len == 0) {
+				vms_errf(why, whylen, "no audio: the WAV data chunk is empty");
+				return -1;
+			}
+			if ((off_t)len > size - body) {
+				vms_errf(
+				        why, whylen,
+				        "truncated: the WAV header declares %lu bytes of audio but "
+				        "the file holds %lld",
+				        (unsigned long)len, (long long)(size - body));
+				return -1;
+			}
+			return 0;
+		}
+		if ((off_t)len > size - body) {
+			vms_errf(why, whylen,
+			         "malformed WAV: chunk '%.4s' at byte %lld claims %lu bytes, past "
+			         "the end of the file",
+			         (const char *)ck, (long long)pos, (unsigned long)len);
+			return -1;
+		}
+		pos = body + len + (len & 1);
+	}
+	vms_errf(why, whylen, "malformed WAV: no data chunk");
+	return -1;
+}
+
+/* Append n converted samples to channel ch, growing the buffer. */
+static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n)
+{
+	size_t have = a->n; /* all channels advance together */
+	if (have + n > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16000 * 30;
+		while (ncap < have + n)
+			ncap *= 2;
+		for (int c = 0; c < a->channels; c++) {
+			int16_t *p = realloc(a->ch[c], ncap * sizeof *p);
+			if (p == NULL)
+				return -1;
+			a->ch[c] = p;
+		}
+		*cap = ncap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i] * 32767.0f;
+		if (v > 32767.0f)
+			v = 32767.0f;
+		else if (v < -32768.0f)
+			v = -32768.0f;
+		a->ch[ch][have + i] = (int16_t)lrintf(v);
+	}
+	return 0;
+}
+
+/*
+ * Read and validate path whole.  The reason for a refusal goes into why,
+ * phrased for a reviewer ("truncated: ...").
+ */
+int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char *why,
+                   size_t whylen)
+{
+	SF_INFO info;
+	SNDFILE *sf = NULL;
+	SRC_STATE *src[VMS_MAX_CHANNELS] = {NULL, NULL};
+	float *block = NULL, *chan = NULL, *conv = NULL;
+	size_t cap = 0;
+	int fd = -1, err;
+	struct stat st;
+
+	memset(out, 0, sizeof *out);
+	memset(&info, 0, sizeof info);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		vms_errf(why, whylen, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		vms_errf(why, whylen, "not a regular file");
+		goto fail;
+	}
+	if (st.st_size == 0) {
+		vms_errf(why, whylen, "empty file (0 bytes)");
+		goto fail;
+	}
+	if (s->max_file_bytes > 0 && st.st_size > s->max_file_bytes) {
+		vms_errf(why, whylen, "file too large: %lld bytes (limit %ld)",
+		         (long long)st.st_size, s->max_file_bytes);
+		goto fail;
+	}
+	if (!audio_headerless_format(path, &info, out->format, sizeof out->format)) {
+		if (audio_check_riff(fd, st.st_size, why, whylen) < 0)
+			goto fail;
+	}
+	/* close_desc = 0: the descriptor stays ours on every path, so it is
+	 * closed exactly once (a double close could hit another thread's fd). */
+	sf = sf_open_fd(fd, SFM_READ, &info, 0);
+	if (sf == NULL) {
+		vms_errf(why, whylen, "not readable audio: %s", sf_strerror(NULL));
+		goto fail;
+	}
+	if (out->format[0] == '\0') {
+		SF_FORMAT_INFO fi = {.format = info.format & SF_FORMAT_TYPEMASK};
+		SF_FORMAT_INFO si = {.format = info.format & SF_FORMAT_SUBMASK};
+		sf_command(sf, SFC_GET_FORMAT_MAJOR, &fi, sizeof fi);
+		sf_command(sf, SFC_GET_FORMAT_SUBTYPE, &si, sizeof si);
+		snprintf(out->format, sizeof out->format, "%s, %s", fi.name ? fi.name : "?",
+		         si.name ? si.name : "?");
+	}
+	if (info.channels < 1 || info.channels > VMS_MAX_CHANNELS) {
+		vms_errf(why, whylen, "%d channels: only mono and stereo are screened",
+		         info.channels);
+		goto fail;
+	}
+	if (info.samplerate < 8000 || info.samplerate > 192000) {
+		vms_errf(why, whylen, "absurd sample rate %d Hz (8000 to 192000 accepted)",
+		         info.samplerate);
+		goto fail;
+	}
+	if (info.frames <= 0) {
+		vms_errf(why, whylen, "no audio: the file holds no samples");
+		goto fail;
+	}
+	if (s->max_duration_s > 0 && (double)info.frames / info.samplerate > s->max_duration_s) {
+		vms_errf(why, whylen, "too long: %.0f s (limit %.0f s)",
+		         (double)info.frames / info.samplerate, s->max_duration_s);
+		goto fail;
+	}
+
+	out->channels = info.channels;
+	out->source_rate = info.samplerate;
+	double ratio = (double)VMS_RATE / info.samplerate;
+	for (int c = 0; c < info.channels; c++) {
+		if (info.samplerate != VMS_RATE) {
+			src[c] = src_new(SRC_SINC_FASTEST, 1, &err);
+			if (src[c] == NULL) {
+				vms_errf(why, whylen, "resampler: %s", src_strerror(err));
+				goto fail;
+			}
+		}
+	}
+	size_t conv_cap = (size_t)(AUDIO_BLOCK * ratio) + 64;
+	block = malloc(sizeof *block * AUDIO_BLOCK * info.channels);
+	chan = malloc(sizeof *chan * AUDIO_BLOCK);
+	conv = malloc(sizeof *conv * conv_cap);
+	if (block == NULL || chan == NULL || conv == NULL)
+		goto nomem;
+
+	sf_count_t total = 0, got;
+	double peak = 0.0;
+	int eof = 0;
+	while (!eof) {
+		got = sf_readf_float(sf, block, AUDIO_BLOCK);
+		if (got < 0)
+			got = 0;
+		eof = got < AUDIO_BLOCK;
+		total += got;
+		size_t produced = 0;
+		for (int c = 0; c < info.channels; c++) {
+			for (sf_count_t i = 0; i < got; i++) {
+				float v = block[i * info.channels + c];
+				if (!isfinite(v)) {
+					vms_errf(why, whylen,
+					         "corrupt samples (not finite numbers)");
+					goto fail;
+				}
+				if (fabsf(v) > peak)
+					peak = fabsf(v);
+				chan[i] = v;
+			}
+			const float *res = chan;
+			produced = (size_t)got;
+			if (src[c] != NULL) {
+				SRC_DATA d = {.data_in = chan,
+				              .data_out = conv,
+				              .input_frames = (long)got,
+				              .output_frames = (long)conv_cap,
+				              .src_ratio = ratio,
+				              .end_of_input = eof};
+				if ((err = src_process(src[c], &d)) != 0) {
+					vms_errf(why, whylen, "resampler: %s", src_strerror(err));
+					goto fail;
+				}
+				res = conv;
+				produced = (size_t)d.output_frames_gen;
+			}
+			if (audio_append(out, &cap, c, res, produced) < 0)
+				goto nomem;
+		}
+		out->n += produced;
+	}
+	if (sf_error(sf) != SF_ERR_NO_ERROR) {
+		vms_errf(why, whylen, "decoding failed after %lld samples: %s", (long long)total,
+		         sf_strerror(sf));
+		goto fail;
+	}
+	if (info.frames != SF_COUNT_MAX && total < info.frames) {
+		vms_errf(why, whylen, "truncated: header promises %lld samples, file holds %lld",
+		         (long long)info.frames, (long long)total);
+		goto fail;
+	}
+	out->duration_s = (double)out->n / VMS_RATE;
+	if (out->duration_s < s->min_duration_s) {
+		vms_errf(why, whylen, "too short: %.2f s (minimum %.2f s)", out->duration_s,
+		         s->min_duration_s);
+		goto fail;
+	}
+	if (peak == 0.0) {
+		vms_errf(why, whylen, "no audio signal: every sample is zero");
+		goto fail;
+	}
+	free(block);
+	free(chan);
+	free(conv);
+	for (int c = 0; c < VMS_MAX_CHANNELS; c++)
+		src_delete(src[c]);
+	sf_close(sf);
+	close(fd);
+	return 0;
+
+nomem:
+	vms_errf(why, whylen, "out of memory reading audio");
+fail:
+	free(block);
+	free(chan);
+	free(conv);
+	for (int c = 0; c < VMS_MAX_CHANNELS; c++)
+		if (src[c] != NULL)
+			src_delete(src[c]);
+	if (sf != NULL)
+		sf_close(sf);
+	if (fd >= 0)
+		close(fd);
+	vms_audio_free(out);
+	return -1;
+}
+
+/* Release the sample buffers. */
+void vms_audio_free(vms_audio *a)
+{
+	for (int c = 0; c < VMS_MAX_CHANNELS; c++) {
+		free(a->ch[c]);
+		a->ch[c] = NULL;
+	}
+	a->n = 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * internal.h - types shared inside the screening core (src/core/ only).
+ *
+ * The pipeline, one way: audio.c (file -> 16 kHz float channels) ->
+ * vad.c (frames -> speech segments) -> asr.c (segments -> words) ->
+ * rules.c / openline.c (words + levels -> findings) -> screen.c (verdict).
+ */
+#ifndef VMS_INTERNAL_H
+#define VMS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "vmscreen.h"
+
+#define VMS_RATE 16000     /* what the decoder wants */
+#define VMS_FRAME_S 0.010  /* analysis hop: 10 ms, as the decoder's */
+#define VMS_MAX_CHANNELS 2 /* we screen mono and stereo; more is refused */
+
+/* --- audio.c ---------------------------------------------------------- */
+
+/* One recording, resampled to VMS_RATE, one 16-bit buffer per channel
+ * (the decoder's own sample type; half the memory of float). */
+typedef struct vms_audio {
+	int16_t *ch[VMS_MAX_CHANNELS];
+	size_t n;          /* samples per channel at VMS_RATE */
+	int channels;      /* 1 or 2 */
+	int source_rate;   /* the file's own sample rate */
+	double duration_s; /* n / VMS_RATE */
+	char format[64];   /* human-readable container/encoding */
+} vms_audio;
+
+/* Read and validate a whole file.  On failure returns -1 and writes a
+ * reason (naming the problem, not the file) into why. */
+int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char *why,
+                   size_t whylen);
+void vms_audio_free(vms_audio *a);
+
+/* Sidecar NAME.json: known keys pulled out, the rest kept as metadata. */
+typedef struct vms_sidecar {
+	double hangup_at;  /* < 0 when absent */
+	int agent_channel; /* < 0 when absent */
+	json_t *metadata;  /* object, never NULL after a successful read */
+} vms_sidecar;
+
+/* 0 when absent or read; -1 with why set when present but unusable. */
+int vms_sidecar_read(const char *path, vms_sidecar *out, char *why, size_t whylen);
+void vms_sidecar_free(vms_sidecar *sc);
+/* NAME.json for NAME.ext, into buf; -1 on overflow. */
+int vms_sidecar_path(const char *audio_path, char *buf, size_t len);
+
+/* --- vad.c ------------------------------------------------------------ */
+
+typedef struct vms_segment {
+	double start_s, end_s;
+	double level_db; /* median frame energy of the segment, dBFS */
+} vms_segment;
+
+/* Per-channel level analysis: frame energies and speech segments. */
+typedef struct vms_levels {
+	float *frame_db;       /* energy per 10 ms frame, dBFS */
+	unsigned char *speech; /* 1 where the frame is judged speech */
+	size_t n_frames;
+	double noise_db;   /* estimated noise floor */
+	double speech_db;  /* typical level of the loudest speech (message) */
+	vms_segment *segs; /* speech segments, in time order */
+	size_t n_segs;
+} vms_levels;
+
+int vms_levels_analyse(const int16_t *x, size_t n, vms_levels *out);
+void vms_levels_free(vms_levels *l);
+/* Seconds of speech frames in [from, to). */
+double vms_levels_speech_between(const vms_levels *l, double from, double to);
+/* Median energy (dB) of speech frames in [from, to); -120 if none. */
+double vms_levels_speech_level(const vms_levels *l, double from, double to);
+
+/* --- asr.c ------------------------------------------------------------ */
+
+typedef struct vms_asr vms_asr;
+vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err, size_t errlen);
+void vms_asr_free(vms_asr *a);
+/* Transcribe [start_s, end_s) of one channel; appends words (times absolute). */
+int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
+                   int channel, vms_word **words, size_t *n_words, size_t *cap);
+
+/* --- rules.c ---------------------------------------------------------- */
+
+typedef struct vms_rules vms_rules;
+typedef struct vms_hit {
+	const char *category; /* owned by the rules */
+	const char *rule_id;  /* CATEGORY.ID, owned by the rules */
+	const char *strength; /* sign-off lists: "strong"/"weak" */
+	vms_severity severity;
+	size_t first, last; /* word indices, inclusive */
+} vms_hit;
+
+/* Parse every *.rules file in dir; NULL with err naming file:line. */
+vms_rules *vms_rules_load_dir(const char *dir, char *err, size_t errlen);
+/* Parse one sign-off list (`strong|weak PATTERN` lines). */
+vms_rules *vms_rules_load_signoffs(const char *path, char *err, size_t errlen);
+/* Parse rule-pack text (for tests and the linter); name is for messages. */
+vms_rules *vms_rules_parse(const char *text, const char *name, char *err, size_t errlen);
+void vms_rules_free(vms_rules *r);
+size_t vms_rules_count(const vms_rules *r);
+/* Find every hit in a word sequence.  Calls cb for each; returns count. */
+typedef void (*vms_hit_cb)(const vms_hit *h, void *arg);
+size_t vms_rules_match(const vms_rules *r, const char *const *words, size_t n, vms_hit_cb cb,
+                       void *arg);
+
+/* --- openline.c ------------------------------------------------------- */
+
+typedef struct vms_openline_input {
+	const vms_word *words; /* all words, time order, channel tagged */
+	size_t n_words;
+	const vms_levels *levels[VMS_MAX_CHANNELS];
+	int channels;
+	int agent_channel; /* channel whose speech we judge */
+	double hangup_at;  /* < 0 when unknown */
+	double duration_s;
+	const vms_rules *signoffs;
+} vms_openline_input;
+
+/* Decide whether the line was left open; fills f (evidence etc.) and
+ * returns 1 when it was. */
+int vms_openline_detect(const vms_openline_input *in, vms_finding *f);
+
+/* --- screen.c --------------------------------------------------------- */
+const vms_rules *vms_engine_rules(const vms_engine *e);
+
+/* --- util ------------------------------------------------------------- */
+char *vms_strdup(const char *s);
+char *vms_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vms_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+char *vms_read_text(const char *path, size_t max, char *why, size_t whylen);
+double vms_cpu_seconds(void);
+
+#endif

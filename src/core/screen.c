@@ -1,0 +1,427 @@
+/*
+ * screen.c - one recording in, one verdict out.
+ *
+ *   audio -> levels and speech segments -> words -> findings -> verdict
+ *
+ * The engine holds what every worker shares read-only (settings, rule
+ * packs, sign-offs); a worker owns one decoder.  vms_screen_file() never
+ * fails open: whatever goes wrong becomes an `unscreenable` finding and a
+ * hold.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+#define SCREEN_PAD_S 0.25      /* context around each speech segment */
+#define SCREEN_JOIN_S 0.6      /* segments closer than this decode together */
+#define SCREEN_MAX_UTT_S 30.0  /* the decoder's utterances stay short */
+#define SCREEN_MAX_FINDINGS 64 /* a reviewer needs the first few, not all */
+
+struct vms_engine {
+	vms_settings settings;
+	vms_rules *rules;
+	vms_rules *signoffs;
+	char decoder_conf[VMS_PATH_MAX];
+};
+
+struct vms_worker {
+	vms_engine *engine;
+	vms_asr *asr;
+};
+
+typedef struct screen_hits {
+	vms_result *r;
+	const vms_word *const *words;
+} screen_hits;
+
+static int screen_add_finding(vms_result *r, const vms_finding *f);
+static int screen_unscreenable(vms_result *r, const char *why);
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv,
+                             vms_result *r);
+static int screen_phrasing(const vms_engine *e, vms_result *r, int agent);
+static void screen_on_hit(const vms_hit *h, void *arg);
+static int screen_cmp_word(const void *a, const void *b);
+
+/* Load rule packs and sign-offs; the decoder comes with each worker. */
+vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen)
+{
+	char path[VMS_PATH_MAX];
+	struct stat st;
+	vms_engine *e = calloc(1, sizeof *e);
+	if (e == NULL) {
+		vms_errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->settings = *s;
+	if (snprintf(path, sizeof path, "%s/rules", s->models_dir) >= (int)sizeof path) {
+		vms_errf(err, errlen, "%s: path too long", s->models_dir);
+		goto fail;
+	}
+	if ((e->rules = vms_rules_load_dir(path, err, errlen)) == NULL)
+		goto fail;
+	if (snprintf(path, sizeof path, "%s/signoffs.txt", s->models_dir) >= (int)sizeof path) {
+		vms_errf(err, errlen, "%s: path too long", s->models_dir);
+		goto fail;
+	}
+	if ((e->signoffs = vms_rules_load_signoffs(path, err, errlen)) == NULL)
+		goto fail;
+	if (snprintf(e->decoder_conf, sizeof e->decoder_conf, "%s/decoder.conf", s->models_dir) >=
+	    (int)sizeof e->decoder_conf) {
+		vms_errf(err, errlen, "%s: path too long", s->models_dir);
+		goto fail;
+	}
+	if (stat(e->decoder_conf, &st) < 0)
+		e->decoder_conf[0] = '\0';
+	return e;
+fail:
+	vms_engine_free(e);
+	return NULL;
+}
+
+void vms_engine_free(vms_engine *e)
+{
+	if (e == NULL)
+		return;
+	vms_rules_free(e->rules);
+	vms_rules_free(e->signoffs);
+	free(e);
+}
+
+/* The loaded rule packs (for `vmscreen rules --test`). */
+const vms_rules *vms_engine_rules(const vms_engine *e)
+{
+	return e->rules;
+}
+
+const vms_settings *vms_engine_settings(const vms_engine *e)
+{
+	return &e->settings;
+}
+
+/* One decoder per worker: loading it is the expensive part of start-up. */
+vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen)
+{
+	vms_worker *w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return NULL;
+	w->engine = e;
+	w->asr =
+	        vms_asr_new(&e->settings, e->decoder_conf[0] ? e->decoder_conf : NULL, err, errlen);
+	if (w->asr == NULL) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void vms_worker_free(vms_worker *w)
+{
+	if (w == NULL)
+		return;
+	vms_asr_free(w->asr);
+	free(w);
+}
+
+/* Append a copy of f (taking ownership of its strings). */
+static int screen_add_finding(vms_result *r, const vms_finding *f)
+{
+	if (r->n_findings >= SCREEN_MAX_FINDINGS) {
+		free(f->category);
+		free(f->evidence);
+		free(f->rule);
+		return 0;
+	}
+	vms_finding *nf = realloc(r->findings, (r->n_findings + 1) * sizeof *nf);
+	if (nf == NULL)
+		return -1;
+	r->findings = nf;
+	r->findings[r->n_findings++] = *f;
+	return 0;
+}
+
+/* The file could not be screened: say why, and hold it. */
+static int screen_unscreenable(vms_result *r, const char *why)
+{
+	vms_finding f = {.type = VMS_FINDING_UNSCREENABLE,
+	                 .severity = VMS_SEV_HIGH,
+	                 .category = vms_strdup("unreadable"),
+	                 .evidence = vms_strdup(why),
+	                 .rule = vms_strdup("unscreenable")};
+	r->verdict = VMS_HOLD;
+	return screen_add_finding(r, &f);
+}
+
+/* Words in time order; ties by channel. */
+static int screen_cmp_word(const void *a, const void *b)
+{
+	const vms_word *x = a, *y = b;
+	if (x->start_s != y->start_s)
+		return x->start_s < y->start_s ? -1 : 1;
+	return x->channel - y->channel;
+}
+
+/*
+ * Decode the speech segments of every channel, each padded with a little
+ * context, neighbours joined, long ones split.
+ */
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r)
+{
+	size_t cap = 0;
+	for (int c = 0; c < a->channels; c++) {
+		const vms_levels *l = &lv[c];
+		size_t i = 0;
+		while (i < l->n_segs) {
+			double s = l->segs[i].start_s - SCREEN_PAD_S;
+			double e = l->segs[i].end_s + SCREEN_PAD_S;
+			i++;
+			while (i < l->n_segs &&
+			       l->segs[i].start_s - SCREEN_PAD_S < e + SCREEN_JOIN_S &&
+			       l->segs[i].end_s - s < SCREEN_MAX_UTT_S) {
+				e = l->segs[i].end_s + SCREEN_PAD_S;
+				i++;
+			}
+			if (s < 0)
+				s = 0;
+			if (e > a->duration_s)
+				e = a->duration_s;
+			for (double t = s; t < e; t += SCREEN_MAX_UTT_S) {
+				double te = t + SCREEN_MAX_UTT_S < e ? t + SCREEN_MAX_UTT_S : e;
+				if (vms_asr_decode(w->asr, a->ch[c], a->n, t, te, c, &r->words,
+				                   &r->n_words, &cap) < 0)
+					return -1;
+			}
+		}
+	}
+	qsort(r->words, r->n_words, sizeof *r->words, screen_cmp_word);
+	return 0;
+}
+
+/* A rule fired: record the words it matched as evidence. */
+static void screen_on_hit(const vms_hit *h, void *arg)
+{
+	screen_hits *sh = arg;
+	char ev[512];
+	size_t len = 0;
+	ev[0] = '\0';
+	for (size_t i = h->first; i <= h->last && len < sizeof ev - 1; i++)
+		len += (size_t)snprintf(ev + len, sizeof ev - len, "%s%s", i > h->first ? " " : "",
+		                        sh->words[i]->w);
+	vms_finding f = {.type = VMS_FINDING_PHRASING,
+	                 .category = vms_strdup(h->category),
+	                 .severity = h->severity,
+	                 .start_s = sh->words[h->first]->start_s,
+	                 .end_s = sh->words[h->last]->end_s,
+	                 .evidence = vms_strdup(ev),
+	                 .rule = vms_strdup(h->rule_id)};
+	screen_add_finding(sh->r, &f);
+}
+
+/*
+ * Phrasing rules over each channel's words (the agent's only, when the
+ * sidecar says which channel is the agent: the customer may swear).
+ */
+static int screen_phrasing(const vms_engine *e, vms_result *r, int agent)
+{
+	const vms_word **ws = malloc((r->n_words + 1) * sizeof *ws);
+	const char **txt = malloc((r->n_words + 1) * sizeof *txt);
+	if (ws == NULL || txt == NULL) {
+		free(ws);
+		free(txt);
+		return -1;
+	}
+	for (int c = 0; c < r->channels; c++) {
+		if (agent >= 0 && c != agent)
+			continue;
+		size_t n = 0;
+		for (size_t i = 0; i < r->n_words; i++)
+			if (r->words[i].channel == c) {
+				ws[n] = &r->words[i];
+				txt[n++] = r->words[i].w;
+			}
+		screen_hits sh = {.r = r, .words = ws};
+		vms_rules_match(e->rules, txt, n, screen_on_hit, &sh);
+	}
+	free(ws);
+	free(txt);
+	return 0;
+}
+
+/* See the file comment and vmscreen.h. */
+vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar)
+{
+	const vms_engine *e = w->engine;
+	char why[VMS_ERR_MAX], scpath[VMS_PATH_MAX];
+	vms_audio audio;
+	vms_sidecar sc = {.hangup_at = -1, .agent_channel = -1};
+	vms_levels lv[VMS_MAX_CHANNELS];
+	double cpu0 = vms_cpu_seconds();
+	vms_result *r = calloc(1, sizeof *r);
+
+	memset(lv, 0, sizeof lv);
+	memset(&audio, 0, sizeof audio);
+	if (r == NULL || (r->file = vms_strdup(path)) == NULL)
+		goto nomem;
+	r->channels = 1;
+
+	if (sidecar == NULL && vms_sidecar_path(path, scpath, sizeof scpath) == 0 &&
+	    strcmp(scpath, path) != 0)
+		sidecar = scpath;
+	if (vms_sidecar_read(sidecar, &sc, why, sizeof why) < 0) {
+		if (sc.metadata == NULL)
+			goto nomem;
+		screen_unscreenable(r, why);
+		goto done;
+	}
+	if (vms_audio_read(path, &e->settings, &audio, why, sizeof why) < 0) {
+		screen_unscreenable(r, why);
+		goto done;
+	}
+	r->duration_s = audio.duration_s;
+	r->channels = audio.channels;
+	r->sample_rate = audio.source_rate;
+	for (int c = 0; c < audio.channels; c++)
+		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
+			goto nomem;
+	if (screen_transcribe(w, &audio, lv, r) < 0) {
+		screen_unscreenable(r, "the speech decoder failed on this file");
+		goto done;
+	}
+	int agent = audio.channels == 2 ? sc.agent_channel : -1;
+	if (screen_phrasing(e, r, agent) < 0)
+		goto nomem;
+
+	vms_openline_input oi = {.words = r->words,
+	                         .n_words = r->n_words,
+	                         .channels = audio.channels,
+	                         .agent_channel = agent < 0 ? 0 : agent,
+	                         .hangup_at = sc.hangup_at,
+	                         .duration_s = audio.duration_s,
+	                         .signoffs = e->signoffs};
+	for (int c = 0; c < audio.channels; c++)
+		oi.levels[c] = &lv[c];
+	vms_finding ol;
+	int olr = vms_openline_detect(&oi, &ol);
+	if (olr < 0)
+		goto nomem;
+	if (olr > 0 && screen_add_finding(r, &ol) < 0)
+		goto nomem;
+
+	for (size_t i = 0; i < r->n_findings; i++)
+		if (r->findings[i].severity >= e->settings.hold_severity ||
+		    r->findings[i].type == VMS_FINDING_UNSCREENABLE)
+			r->verdict = VMS_HOLD;
+done:
+	if (sc.metadata)
+		r->metadata_json = json_dumps(sc.metadata, JSON_COMPACT | JSON_SORT_KEYS);
+	vms_sidecar_free(&sc);
+	for (int c = 0; c < VMS_MAX_CHANNELS; c++)
+		vms_levels_free(&lv[c]);
+	vms_audio_free(&audio);
+	r->cpu_s = vms_cpu_seconds() - cpu0;
+	return r;
+nomem:
+	/* Out of memory is not a verdict on the file; but never pass it. */
+	if (r == NULL)
+		return NULL;
+	screen_unscreenable(r, "out of memory while screening");
+	goto done;
+}
+
+/* Free a result. */
+void vms_result_free(vms_result *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_findings; i++) {
+		free(r->findings[i].category);
+		free(r->findings[i].evidence);
+		free(r->findings[i].rule);
+	}
+	for (size_t i = 0; i < r->n_words; i++)
+		free(r->words[i].w);
+	free(r->findings);
+	free(r->words);
+	free(r->metadata_json);
+	free(r->file);
+	free(r);
+}
+
+/* Round to milliseconds (or hundredths) so the JSON stays readable. */
+static double screen_round(double v, double unit)
+{
+	return (double)(long long)(v / unit + (v >= 0 ? 0.5 : -0.5)) * unit;
+}
+
+/* The `vmscreen check --json` object. */
+char *vms_result_json(const vms_result *r)
+{
+	json_t *o = json_object(), *alerts = json_array(), *words = json_array();
+	json_t *tr = json_object();
+	char *text = NULL, *out = NULL;
+	size_t len = 0, cap = 0;
+	if (o == NULL || alerts == NULL || words == NULL || tr == NULL)
+		goto out;
+	json_object_set_new(o, "file", json_string(r->file ? r->file : ""));
+	json_object_set_new(o, "verdict", json_string(r->verdict == VMS_HOLD ? "hold" : "pass"));
+	json_object_set_new(o, "duration_s", json_real(screen_round(r->duration_s, 0.001)));
+	json_object_set_new(o, "channels", json_integer(r->channels));
+	json_object_set_new(o, "sample_rate", json_integer(r->sample_rate));
+	for (size_t i = 0; i < r->n_findings; i++) {
+		const vms_finding *f = &r->findings[i];
+		json_t *a = json_object();
+		json_object_set_new(a, "type", json_string(vms_finding_type_name(f->type)));
+		json_object_set_new(a, "category", json_string(f->category ? f->category : ""));
+		json_object_set_new(a, "severity", json_string(vms_severity_name(f->severity)));
+		json_object_set_new(a, "start_s", json_real(screen_round(f->start_s, 0.01)));
+		json_object_set_new(a, "end_s", json_real(screen_round(f->end_s, 0.01)));
+		json_object_set_new(a, "evidence", json_string(f->evidence ? f->evidence : ""));
+		json_object_set_new(a, "rule", json_string(f->rule ? f->rule : ""));
+		json_array_append_new(alerts, a);
+	}
+	json_object_set_new(o, "alerts", alerts);
+	alerts = NULL;
+	for (size_t i = 0; i < r->n_words; i++) {
+		const vms_word *w = &r->words[i];
+		json_t *jw = json_object();
+		json_object_set_new(jw, "w", json_string(w->w));
+		json_object_set_new(jw, "start_s", json_real(screen_round(w->start_s, 0.01)));
+		json_object_set_new(jw, "end_s", json_real(screen_round(w->end_s, 0.01)));
+		json_object_set_new(jw, "conf", json_real(screen_round(w->conf, 0.001)));
+		if (r->channels > 1)
+			json_object_set_new(jw, "channel", json_integer(w->channel));
+		json_array_append_new(words, jw);
+		size_t wl = strlen(w->w);
+		if (len + wl + 2 > cap) {
+			cap = (len + wl + 2) * 2;
+			char *nt = realloc(text, cap);
+			if (nt == NULL)
+				goto out;
+			text = nt;
+		}
+		if (len)
+			text[len++] = ' ';
+		memcpy(text + len, w->w, wl);
+		len += wl;
+		text[len] = '\0';
+	}
+	json_object_set_new(tr, "text", json_string(text ? text : ""));
+	json_object_set_new(tr, "words", words);
+	words = NULL;
+	json_object_set_new(o, "transcript", tr);
+	tr = NULL;
+	json_t *meta = r->metadata_json ? json_loads(r->metadata_json, 0, NULL) : NULL;
+	json_object_set_new(o, "metadata", meta ? meta : json_object());
+	json_object_set_new(o, "cpu_s", json_real(screen_round(r->cpu_s, 0.001)));
+	json_object_set_new(o, "version", json_string(VMS_VERSION));
+	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+out:
+	free(text);
+	json_decref(alerts);
+	json_decref(words);
+	json_decref(tr);
+	json_decref(o);
+	return out;
+}

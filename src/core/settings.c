@@ -1,0 +1,210 @@
+/*
+ * settings.c - screening settings: built-in defaults, then the `screening`
+ * group of a libconfig file on top.  The CLI and the daemon read the same
+ * keys from the same file, so a verdict does not depend on who asked.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "internal.h"
+
+#ifndef VMS_DATADIR
+#define VMS_DATADIR "/usr/local/share/vmscreen"
+#endif
+#define PS_MODEL "/usr/share/pocketsphinx/model/en-us"
+
+static int settings_is_models_dir(const char *dir);
+static void settings_find_models(char *out, size_t len);
+static int settings_path(config_setting_t *g, const char *key, char *dst, size_t len,
+                         const char *file, char *err, size_t errlen);
+
+/* A models folder is one with rules/ and signoffs.txt in it. */
+static int settings_is_models_dir(const char *dir)
+{
+	char p[VMS_PATH_MAX];
+	struct stat st;
+	if (snprintf(p, sizeof p, "%s/signoffs.txt", dir) >= (int)sizeof p)
+		return 0;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * Where are the rule packs?  $VMSCREEN_MODELS, then beside the running
+ * binary (an in-tree build: build/rel/vmscreen -> models/), then the
+ * installed data folder.
+ */
+static void settings_find_models(char *out, size_t len)
+{
+	char exe[VMS_PATH_MAX], cand[VMS_PATH_MAX];
+	const char *env = getenv("VMSCREEN_MODELS");
+	snprintf(out, len, "%s/models", VMS_DATADIR);
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		static const char *const rel[] = {"models", "../models", "../../models",
+		                                  "../share/vmscreen/models"};
+		for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+			if (snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]) >= (int)sizeof cand)
+				continue;
+			if (settings_is_models_dir(cand)) {
+				char *real = realpath(cand, NULL);
+				snprintf(out, len, "%s", real ? real : cand);
+				free(real);
+				return;
+			}
+		}
+	}
+}
+
+/* Defaults: Debian's en-us model and the in-tree or installed models/. */
+void vms_settings_defaults(vms_settings *s)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->hmm, sizeof s->hmm, "%s/en-us", PS_MODEL);
+	snprintf(s->lm, sizeof s->lm, "%s/en-us.lm.bin", PS_MODEL);
+	snprintf(s->dict, sizeof s->dict, "%s/cmudict-en-us.dict", PS_MODEL);
+	settings_find_models(s->models_dir, sizeof s->models_dir);
+	s->hold_severity = VMS_SEV_MEDIUM;
+	s->max_duration_s = 1800.0;
+	s->min_duration_s = 0.3;
+	s->max_file_bytes = 512L * 1024 * 1024;
+}
+
+/* Copy a string setting into a fixed buffer, failing loudly on overflow. */
+static int settings_path(config_setting_t *g, const char *key, char *dst, size_t len,
+                         const char *file, char *err, size_t errlen)
+{
+	const char *v;
+	if (!config_setting_lookup_string(g, key, &v))
+		return 0;
+	if (strlen(v) >= len || *v == '\0') {
+		vms_errf(err, errlen, "%s: screening.%s: %s", file, key,
+		         *v ? "path too long" : "empty");
+		return -1;
+	}
+	snprintf(dst, len, "%s", v);
+	return 0;
+}
+
+/* Apply the `screening` group of a libconfig file (absent group: no-op). */
+int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_t errlen)
+{
+	config_t cfg;
+	int rc = -1;
+	config_init(&cfg);
+	if (!config_read_file(&cfg, config_path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			vms_errf(err, errlen, "%s: cannot read: %s", config_path, strerror(errno));
+		else
+			vms_errf(err, errlen, "%s:%d: %s", config_path, config_error_line(&cfg),
+			         config_error_text(&cfg));
+		goto out;
+	}
+	config_setting_t *g = config_lookup(&cfg, "screening");
+	if (g == NULL) {
+		rc = 0;
+		goto out;
+	}
+	if (!config_setting_is_group(g)) {
+		vms_errf(err, errlen, "%s: 'screening' must be a group { ... }", config_path);
+		goto out;
+	}
+	if (settings_path(g, "hmm", s->hmm, sizeof s->hmm, config_path, err, errlen) < 0 ||
+	    settings_path(g, "lm", s->lm, sizeof s->lm, config_path, err, errlen) < 0 ||
+	    settings_path(g, "dict", s->dict, sizeof s->dict, config_path, err, errlen) < 0 ||
+	    settings_path(g, "models_dir", s->models_dir, sizeof s->models_dir, config_path, err,
+	                  errlen) < 0)
+		goto out;
+	const char *sev;
+	if (config_setting_lookup_string(g, "hold_severity", &sev) &&
+	    vms_severity_parse(sev, &s->hold_severity) < 0) {
+		vms_errf(err, errlen,
+		         "%s: screening.hold_severity: '%s' is not low, medium or high",
+		         config_path, sev);
+		goto out;
+	}
+	double d;
+	int i;
+	if (config_setting_lookup_float(g, "max_duration_s", &d) ||
+	    (config_setting_lookup_int(g, "max_duration_s", &i) && ((d = i), 1))) {
+		if (d <= 0 || d > 86400) {
+			vms_errf(err, errlen, "%s: screening.max_duration_s must be 1 to 86400",
+			         config_path);
+			goto out;
+		}
+		s->max_duration_s = d;
+	}
+	if (config_setting_lookup_float(g, "min_duration_s", &d) ||
+	    (config_setting_lookup_int(g, "min_duration_s", &i) && ((d = i), 1))) {
+		if (d < 0 || d > 60) {
+			vms_errf(err, errlen, "%s: screening.min_duration_s must be 0 to 60",
+			         config_path);
+			goto out;
+		}
+		s->min_duration_s = d;
+	}
+	if (config_setting_lookup_int(g, "max_file_mb", &i)) {
+		if (i <= 0 || i > 16384) {
+			vms_errf(err, errlen, "%s: screening.max_file_mb must be 1 to 16384",
+			         config_path);
+			goto out;
+		}
+		s->max_file_bytes = (long)i * 1024 * 1024;
+	}
+	rc = 0;
+out:
+	config_destroy(&cfg);
+	return rc;
+}
+
+const char *vms_severity_name(vms_severity s)
+{
+	switch (s) {
+	case VMS_SEV_LOW:
+		return "low";
+	case VMS_SEV_MEDIUM:
+		return "medium";
+	case VMS_SEV_HIGH:
+		return "high";
+	}
+	return "unknown";
+}
+
+int vms_severity_parse(const char *name, vms_severity *out)
+{
+	static const vms_severity all[] = {VMS_SEV_LOW, VMS_SEV_MEDIUM, VMS_SEV_HIGH};
+	for (size_t i = 0; i < 3; i++)
+		if (strcasecmp(name, vms_severity_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+const char *vms_finding_type_name(vms_finding_type t)
+{
+	switch (t) {
+	case VMS_FINDING_OPEN_LINE:
+		return "open_line";
+	case VMS_FINDING_PHRASING:
+		return "phrasing";
+	case VMS_FINDING_UNSCREENABLE:
+		return "unscreenable";
+	}
+	return "unknown";
+}

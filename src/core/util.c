@@ -1,0 +1,96 @@
+/*
+ * util.c - small helpers used across the core: strings, errors, files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* strdup that tolerates NULL. */
+char *vms_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* A malloc'd formatted string, or NULL on out-of-memory. */
+char *vms_strdupf(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+/* Format an error message into a caller's buffer (which may be NULL). */
+void vms_errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (err == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Read a whole text file of at most max bytes, NUL-terminated.  Refuses
+ * anything that is not a regular file, so a FIFO cannot hang us.
+ */
+char *vms_read_text(const char *path, size_t max, char *why, size_t whylen)
+{
+	struct stat st;
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		vms_errf(why, whylen, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		vms_errf(why, whylen, "not a regular file");
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		vms_errf(why, whylen, "too large: %lld bytes (limit %zu)", (long long)st.st_size,
+		         max);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		vms_errf(why, whylen, "out of memory");
+		goto fail;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* CPU seconds used by this thread, for the real-time factor. */
+double vms_cpu_seconds(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0.0;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
