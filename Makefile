@@ -40,6 +40,8 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 CORE_LIB  := $(BUILD)/libvmscreen-core.a
 OPS_LIB   := $(BUILD)/libvmscreen-ops.a
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# issue 4: driver for tests/integration/test_webhooks.py (built with the tests, not run as one)
+TEST_BINS += $(BUILD)/tests/tools/alert_driver
 
 .PHONY: all deps demo check check-unit check-integration check-asan bench fuzz install clean format valgrind
 all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend)
@@ -66,6 +68,9 @@ $(BUILD)/vmscreend: $(call obj,$(DAEMON_SRC)) $(OPS_LIB) $(CORE_LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(OPS_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL) $(CHECK_LIBS)
+$(BUILD)/tests/tools/alert_driver: $(BUILD)/tests/tools/alert_driver.o $(OPS_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL)
 
 deps:
 	@bash tests/deps.sh

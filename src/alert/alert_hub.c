@@ -715,7 +715,7 @@ static void hook_attempt(alert_hook *k, const hook_item *it)
 		          k->hub->outbox, k->hub->outbox);
 		hook_finish(k, e.id, 1, 0, 0, 0);
 	} else {
-		alert_log(LOG_WARNING, "attempt %d of %s (%s/%s) to %s failed: %s; next in %.1fs%s",
+		alert_log(LOG_WARNING, "attempt %d of %s (%s/%s) to %s failed: %s; next in %.2fs%s",
 		          e.attempts, e.id, e.spool, e.item, k->display, what, delay / 1000.0,
 		          r.retry_after_s > 0 ? " (Retry-After)" : "");
 		hook_finish(k, e.id, 0, e.attempts, e.next_ms, 0);
