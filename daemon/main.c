@@ -1,0 +1,683 @@
+/*
+ * main.c - vmscreend: watch spools, claim complete files, hand them to the
+ * workers; reload on SIGHUP, stop cleanly on SIGTERM; talk to systemd.
+ *
+ * The main thread owns the spools' incoming/ side: inotify events and a
+ * periodic rescan tell it where to look, a file is claimed only after two
+ * looks at least settle_ms apart saw the same inode, size and mtime (and no
+ * writer holds it open, when the kernel lets us ask), and only while the
+ * bounded queue has room, so a burst of any size waits in incoming/ and
+ * costs no memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+
+#define MAIN_CANDS_MAX 4096 /* per spool: files being watched until stable */
+#define MAIN_SKIPS_MAX 1024 /* per spool: names already logged as skipped */
+#define MAIN_TICK_MS 250
+
+daemon_state D = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+struct cand {
+	char name[SPOOL_FILE_MAX + 1];
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	double first_seen;
+	unsigned mark;
+};
+
+/* Main-thread state of one spool. */
+struct watch {
+	spool sp;
+	int wd;
+	int lockfd;
+	int dirty;
+	double next_rescan, next_retry, next_space;
+	int space_ok;
+	struct cand *cands;
+	size_t n_cands;
+	unsigned mark;
+	char (*skips)[SPOOL_FILE_MAX + 16];
+	size_t n_skips;
+	char ready[64][SPOOL_FILE_MAX + 1];
+	int n_ready;
+};
+
+static struct watch *W;
+static size_t NW;
+static int inofd = -1;
+static const char *config_path;
+
+static double main_now(void);
+static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char *err,
+                             size_t errlen);
+static void main_free_watches(struct watch *w, size_t n, struct watch *keep, size_t nkeep);
+static void main_scan_incoming(struct watch *w, const dconf *dc);
+static void main_scan_active(struct watch *w, int recovered);
+static void main_reload(void);
+static void main_inotify(void);
+static int main_open_for_write(const spool *sp, const char *name);
+static void main_usage(FILE *f);
+
+/* Monotonic seconds. */
+static double main_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --help text. */
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: vmscreend [--config FILE] [--allow-root] [--check] [--version]\n"
+	        "  --config FILE  configuration (default %s/vmscreend.conf)\n"
+	        "  --allow-root   run as root (otherwise refused)\n"
+	        "  --check        load the configuration and the models, then exit\n"
+	        "Runs in the foreground; see vmscreend(8).\n",
+	        VMS_SYSCONFDIR);
+}
+
+/*
+ * Prepare every spool of a runtime: create the state directories, take the
+ * per-spool daemon lock (one daemon per spool), watch incoming/.  Locks and
+ * watches already held in the current set are reused, so a reload never
+ * drops a lock it keeps needing.
+ */
+static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char *err,
+                             size_t errlen)
+{
+	struct watch *w = calloc(rt->sc.n_spools, sizeof *w);
+	size_t i;
+
+	if (w == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < rt->sc.n_spools; i++) {
+		char why[3072], inc[SPOOL_PATH_MAX];
+		w[i].sp = rt->sc.spools[i];
+		w[i].lockfd = -1;
+		w[i].wd = -1;
+		w[i].space_ok = 1;
+		if (spool_init(&w[i].sp, 1, why, sizeof why) < 0) {
+			snprintf(err, errlen, "spool %s: %s", w[i].sp.name, why);
+			goto fail;
+		}
+		for (size_t k = 0; k < NW; k++)
+			if (strcmp(W[k].sp.path, w[i].sp.path) == 0 && W[k].lockfd >= 0) {
+				w[i].lockfd = W[k].lockfd; /* moved over */
+				w[i].wd = W[k].wd;
+			}
+		if (w[i].lockfd < 0 && (w[i].lockfd = spool_lock(&w[i].sp, "daemon", 0)) < 0) {
+			snprintf(err, errlen, "spool %s: %.2048s: %s", w[i].sp.name, w[i].sp.path,
+			         errno == EWOULDBLOCK ? "another vmscreend is running on it"
+			                              : strerror(errno));
+			goto fail;
+		}
+		spool_path(&w[i].sp, SPOOL_INCOMING, NULL, inc, sizeof inc);
+		w[i].wd = inotify_add_watch(
+		        inofd, inc, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+		if (w[i].wd < 0)
+			dlog(LOG_WARNING, "spool %s: inotify on %s: %s (rescans only)",
+			     w[i].sp.name, inc, strerror(errno));
+		w[i].cands = calloc(MAIN_CANDS_MAX, sizeof *w[i].cands);
+		w[i].skips = calloc(MAIN_SKIPS_MAX, sizeof *w[i].skips);
+		if (w[i].cands == NULL || w[i].skips == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		w[i].dirty = 1;
+	}
+	*out = w;
+	*nout = rt->sc.n_spools;
+	return 0;
+fail:
+	main_free_watches(w, i + 1 > rt->sc.n_spools ? rt->sc.n_spools : i + 1, W, NW);
+	return -1;
+}
+
+/* Free a watch set; locks and watches that also appear in keep stay. */
+static void main_free_watches(struct watch *w, size_t n, struct watch *keep, size_t nkeep)
+{
+	for (size_t i = 0; i < n; i++) {
+		int kept = 0;
+		for (size_t k = 0; k < nkeep; k++)
+			if (keep[k].lockfd == w[i].lockfd && w[i].lockfd >= 0)
+				kept = 1;
+		if (!kept) {
+			if (w[i].wd >= 0)
+				inotify_rm_watch(inofd, w[i].wd);
+			spool_unlock(w[i].lockfd);
+		}
+		free(w[i].cands);
+		free(w[i].skips);
+	}
+	free(w);
+}
+
+/* Log a skipped incoming/ entry once (bounded memory: after the table is
+ * full, skips are logged at debug priority). */
+static void main_skip(struct watch *w, const char *name, const char *why)
+{
+	for (size_t i = 0; i < w->n_skips; i++)
+		if (strcmp(w->skips[i], name) == 0)
+			return;
+	if (w->n_skips < MAIN_SKIPS_MAX)
+		snprintf(w->skips[w->n_skips++], sizeof w->skips[0], "%s", name);
+	dlog(w->n_skips < MAIN_SKIPS_MAX ? LOG_NOTICE : LOG_DEBUG,
+	     "spool %s: incoming/%s: skipped: %s", w->sp.name, name, why);
+}
+
+struct scan_ctx {
+	struct watch *w;
+	const dconf *dc;
+	double now;
+};
+
+/* spool_incoming_walk callback: track candidates, note the stable ones. */
+static void main_scan_cb(const spool *sp, const char *name, const struct stat *st, const char *skip,
+                         void *arg)
+{
+	struct scan_ctx *c = arg;
+	struct watch *w = c->w;
+	struct cand *k = NULL;
+
+	if (st == NULL) {
+		if (skip != NULL && name[0] != '.')
+			main_skip(w, name, skip);
+		else if (skip != NULL && strncmp(name, ".tmp", 4) != 0)
+			main_skip(w, name, skip);
+		return;
+	}
+	for (size_t i = 0; i < w->n_cands; i++)
+		if (strcmp(w->cands[i].name, name) == 0) {
+			k = &w->cands[i];
+			break;
+		}
+	if (k == NULL) {
+		if (w->n_cands == MAIN_CANDS_MAX)
+			return; /* seen on a later scan */
+		k = &w->cands[w->n_cands++];
+		snprintf(k->name, sizeof k->name, "%s", name);
+		k->ino = st->st_ino;
+		k->size = st->st_size;
+		k->mtime = st->st_mtim;
+		k->first_seen = c->now;
+		k->mark = w->mark;
+		return;
+	}
+	k->mark = w->mark;
+	if (k->ino != st->st_ino || k->size != st->st_size ||
+	    k->mtime.tv_sec != st->st_mtim.tv_sec || k->mtime.tv_nsec != st->st_mtim.tv_nsec) {
+		k->ino = st->st_ino;
+		k->size = st->st_size;
+		k->mtime = st->st_mtim;
+		k->first_seen = c->now;
+		return;
+	}
+	if ((c->now - k->first_seen) * 1000.0 >= c->dc->settle_ms &&
+	    w->n_ready < (int)(sizeof w->ready / sizeof w->ready[0]))
+		snprintf(w->ready[w->n_ready++], sizeof w->ready[0], "%s", name);
+}
+
+/*
+ * Is someone still writing the file?  A read lease is refused with EAGAIN
+ * while any descriptor has it open for writing.  The kernel grants leases
+ * only to the file's owner (or CAP_LEASE); otherwise we cannot tell and
+ * rely on the stability check alone.
+ */
+static int main_open_for_write(const spool *sp, const char *name)
+{
+	char path[SPOOL_PATH_MAX];
+	int fd, busy = 0;
+
+	spool_path(sp, SPOOL_INCOMING, name, path, sizeof path);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == EWOULDBLOCK; /* a write lease is held */
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		busy = errno == EAGAIN;
+	else
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	close(fd);
+	return busy;
+}
+
+/* Look at incoming/ and claim what is complete, as far as the queue has
+ * room. */
+static void main_scan_incoming(struct watch *w, const dconf *dc)
+{
+	struct scan_ctx c = {w, dc, main_now()};
+	int room = queue_room();
+
+	if (room <= 0)
+		return;
+	if (c.now >= w->next_space) {
+		w->space_ok = spool_space_ok(&w->sp, dc->min_free_mb);
+		w->next_space = c.now + (w->space_ok ? 5.0 : 2.0);
+	}
+	if (!w->space_ok)
+		return;
+	w->dirty = 0;
+	w->mark++;
+	w->n_ready = 0;
+	spool_incoming_walk(&w->sp, main_scan_cb, &c);
+	for (size_t i = 0; i < w->n_cands;) /* forget what went away */
+		if (w->cands[i].mark != w->mark)
+			w->cands[i] = w->cands[--w->n_cands];
+		else
+			i++;
+	for (int r = 0; r < w->n_ready && room > 0; r++) {
+		job j;
+		memset(&j, 0, sizeof j);
+		if (main_open_for_write(&w->sp, w->ready[r]))
+			continue;
+		int rc = spool_claim(&w->sp, w->ready[r], &j.it);
+		for (size_t i = 0; i < w->n_cands; i++)
+			if (strcmp(w->cands[i].name, w->ready[r]) == 0) {
+				w->cands[i] = w->cands[--w->n_cands];
+				break;
+			}
+		if (rc != SPOOL_OK) {
+			if (rc == SPOOL_ERR || rc == SPOOL_TEMPFAIL)
+				metrics_error(ERR_CLAIM);
+			if (rc == SPOOL_ERR)
+				main_skip(w, w->ready[r], "cannot be claimed (see above)");
+			continue;
+		}
+		j.sp = w->sp;
+		clock_gettime(CLOCK_REALTIME, &j.claimed);
+		metrics_claimed();
+		dlog(LOG_INFO, "spool %s: claimed incoming/%s as %s", w->sp.name, w->ready[r],
+		     j.it.file);
+		if (queue_push(&j) < 0)
+			break; /* cannot happen (only we push); the retry scan will find it */
+		room--;
+	}
+}
+
+struct active_ctx {
+	struct watch *w;
+	int recovered;
+	int room;
+};
+
+/* spool_walk callback for active/: queue what nobody is working on. */
+static int main_active_cb(const spool *sp, const spool_item *it, void *arg)
+{
+	struct active_ctx *c = arg;
+	job j;
+
+	if (c->room <= 0)
+		return 1;
+	if (job_inflight(sp->name, it->file))
+		return 0;
+	memset(&j, 0, sizeof j);
+	j.sp = *sp;
+	j.it = *it;
+	j.recovered = 1;
+	clock_gettime(CLOCK_REALTIME, &j.claimed);
+	if (c->recovered)
+		dlog(LOG_NOTICE, "spool %s: %s was in active/: screening it again", sp->name,
+		     it->file);
+	if (queue_push(&j) < 0)
+		return 1;
+	c->room--;
+	return 0;
+}
+
+/* Queue files in active/ that no worker holds: at start-up (recovery after
+ * a crash) and periodically (files a temporary error left behind). */
+static void main_scan_active(struct watch *w, int recovered)
+{
+	struct active_ctx c = {w, recovered, queue_room()};
+
+	if (c.room > 0)
+		spool_walk(&w->sp, SPOOL_ACTIVE, main_active_cb, &c);
+}
+
+/* Drain inotify: any event in a spool's incoming/ marks it for a scan. */
+static void main_inotify(void)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(inofd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			for (size_t i = 0; i < NW; i++)
+				if (ev->wd == W[i].wd || (ev->mask & IN_Q_OVERFLOW))
+					W[i].dirty = 1;
+			p += sizeof *ev + ev->len;
+		}
+	}
+}
+
+/*
+ * SIGHUP: build a complete new runtime (config, spools, rule packs, models)
+ * beside the running one; only if all of it works, swap it in.  Workers pick
+ * it up between files; the old one is freed when the last worker lets go.
+ */
+static void main_reload(void)
+{
+	char err[6144];
+	struct watch *nw = NULL;
+	size_t nn = 0;
+	runtime *rt, *old;
+
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading configuration");
+	dlog(LOG_NOTICE, "reloading %s", config_path);
+	rt = runtime_load(config_path, D.n_workers, err, sizeof err);
+	if (rt != NULL && main_setup_spools(rt, &nw, &nn, err, sizeof err) < 0) {
+		runtime_unref(rt);
+		rt = NULL;
+	}
+	if (rt == NULL) {
+		dlog(LOG_ERR, "reload refused: %s; keeping the running configuration", err);
+		metrics_error(ERR_RELOAD);
+		sd_notify(0, "READY=1\nSTATUS=reload refused (see log); running with the old "
+		             "configuration");
+		return;
+	}
+	if (rt->dc.workers != D.n_workers || rt->dc.queue_size != D.q_cap)
+		dlog(LOG_WARNING, "workers and queue_size changes take effect at restart");
+	for (size_t i = 0; i < nn; i++) {
+		int is_new = 1;
+		for (size_t k = 0; k < NW; k++)
+			if (strcmp(W[k].sp.path, nw[i].sp.path) == 0)
+				is_new = 0;
+		if (is_new) {
+			int lk = spool_lock(&nw[i].sp, "review", 1);
+			spool_repair(&nw[i].sp);
+			spool_unlock(lk);
+			main_scan_active(&nw[i], 1);
+		}
+	}
+	pthread_mutex_lock(&D.mu);
+	old = D.current;
+	rt->gen = old->gen + 1;
+	D.current = rt;
+	pthread_cond_broadcast(&D.cond);
+	pthread_mutex_unlock(&D.mu);
+	main_free_watches(W, NW, nw, nn);
+	W = nw;
+	NW = nn;
+	runtime_unref(old);
+	dlog(LOG_NOTICE, "reloaded %s: %zu spool(s), generation %u", config_path, NW, rt->gen);
+	sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
+/* Parse arguments, load everything, run the loop, stop cleanly. */
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'}, {"allow-root", no_argument, NULL, 'R'},
+	        {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	char defconf[VMS_PATH_MAX], err[6144];
+	int opt, allow_root = 0, check_only = 0, sfd;
+	sigset_t sigs;
+	uint64_t wd_usec = 0;
+	double wd_next = 0, next_metrics = 0, next_status = 0;
+	runtime *rt;
+
+	snprintf(defconf, sizeof defconf, "%s/vmscreend.conf", VMS_SYSCONFDIR);
+	config_path = defconf;
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'R':
+			allow_root = 1;
+			break;
+		case 'k':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("vmscreend %s\n", VMS_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	umask(027);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only signalfd sees them */
+	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	    (inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+		dlog(LOG_ERR, "signalfd/inotify: %s", strerror(errno));
+		return 1;
+	}
+	metrics_init();
+
+	/* a config the daemon cannot even parse still tells us about root */
+	config_t peek;
+	if (spool_config_read(&peek, config_path, err, sizeof err) < 0) {
+		dlog(LOG_ERR, "%s", err);
+		return 1;
+	}
+	dconf pdc;
+	if (dconf_load(&peek, &pdc, err, sizeof err) < 0) {
+		dlog(LOG_ERR, "%s: %s", config_path, err);
+		config_destroy(&peek);
+		return 1;
+	}
+	config_destroy(&peek);
+	if (geteuid() == 0 && !allow_root && !pdc.allow_root) {
+		dlog(LOG_ERR,
+		     "refusing to run as root: run as the vmscreen user (see vmscreend(8)), "
+		     "or set allow_root = true / pass --allow-root");
+		return 1;
+	}
+
+	if ((rt = runtime_load(config_path, 0, err, sizeof err)) == NULL) {
+		dlog(LOG_ERR, "%s", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: OK (%zu spool(s), %d worker(s))\n", config_path, rt->sc.n_spools,
+		       rt->n_vw);
+		runtime_unref(rt);
+		return 0;
+	}
+	D.current = rt;
+	D.n_workers = rt->n_vw;
+	D.q_cap = rt->dc.queue_size;
+	D.q = calloc((size_t)D.q_cap, sizeof *D.q);
+	D.busy = calloc((size_t)D.n_workers, sizeof *D.busy);
+	D.busy_used = calloc((size_t)D.n_workers, sizeof *D.busy_used);
+	D.busy_since = calloc((size_t)D.n_workers, sizeof *D.busy_since);
+	D.threads = calloc((size_t)D.n_workers, sizeof *D.threads);
+	if (!D.q || !D.busy || !D.busy_used || !D.busy_since || !D.threads) {
+		dlog(LOG_ERR, "out of memory");
+		return 1;
+	}
+	if (main_setup_spools(rt, &W, &NW, err, sizeof err) < 0) {
+		dlog(LOG_ERR, "%s", err);
+		return 1;
+	}
+	{ /* the audit log must be writable before we accept anything */
+		int fd = open(rt->sc.audit_log,
+		              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+		if (fd < 0) {
+			dlog(LOG_ERR, "audit log %s: %s", rt->sc.audit_log, strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	if ((D.hub = alert_hub_new(&rt->cfg, err, sizeof err)) == NULL) {
+		dlog(LOG_ERR, "%s: webhooks: %s", config_path, err);
+		return 1;
+	}
+	if (alert_hub_start(D.hub) < 0) {
+		dlog(LOG_ERR, "cannot start webhook delivery");
+		return 1;
+	}
+	for (size_t i = 0; i < NW; i++) {
+		int lk = spool_lock(&W[i].sp, "review", 1);
+		int n = spool_repair(&W[i].sp);
+		spool_unlock(lk);
+		if (n > 0)
+			dlog(LOG_NOTICE, "spool %s: repaired %d file(s) left apart by a crash",
+			     W[i].sp.name, n);
+	}
+	for (int i = 0; i < D.n_workers; i++)
+		if (pthread_create(&D.threads[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
+			dlog(LOG_ERR, "cannot start worker thread %d", i);
+			return 1;
+		}
+	for (size_t i = 0; i < NW; i++) {
+		main_scan_active(&W[i], 1);
+		W[i].next_retry = main_now() + rt->dc.retry_interval_s;
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	dlog(LOG_NOTICE, "vmscreend %s ready: %zu spool(s), %d worker(s), config %s", VMS_VERSION,
+	     NW, D.n_workers, config_path);
+	sd_notify(0, "READY=1\nSTATUS=ready");
+
+	while (!atomic_load(&D.stopping)) {
+		struct pollfd pf[2] = {{sfd, POLLIN, 0}, {inofd, POLLIN, 0}};
+		struct signalfd_siginfo si;
+		double now;
+		int pending = 0;
+
+		for (size_t i = 0; i < NW; i++)
+			pending |= W[i].n_cands > 0 || W[i].dirty;
+		poll(pf, 2, pending ? MAIN_TICK_MS : 1000);
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo == SIGHUP)
+				main_reload();
+			else {
+				dlog(LOG_NOTICE, "signal %u: stopping", si.ssi_signo);
+				atomic_store(&D.stopping, 1);
+			}
+		}
+		if (atomic_load(&D.stopping))
+			break;
+		main_inotify();
+		rt = D.current; /* only main changes it */
+		now = main_now();
+		for (size_t i = 0; i < NW; i++) {
+			if (now >= W[i].next_retry) {
+				main_scan_active(&W[i], 0);
+				W[i].next_retry = now + rt->dc.retry_interval_s;
+			}
+			if (now >= W[i].next_rescan) {
+				W[i].dirty = 1;
+				W[i].next_rescan = now + rt->dc.rescan_interval_s;
+			}
+			if (W[i].dirty || W[i].n_cands > 0)
+				main_scan_incoming(&W[i], &rt->dc);
+		}
+		if (rt->dc.metrics_file[0] && now >= next_metrics) {
+			if (metrics_write(rt->dc.metrics_file) < 0)
+				dlog(LOG_WARNING, "metrics file %s: cannot write",
+				     rt->dc.metrics_file);
+			next_metrics = now + rt->dc.metrics_interval_s;
+		}
+		if (now >= next_status) {
+			char st[256], msg[300];
+			metrics_status(st, sizeof st);
+			snprintf(msg, sizeof msg, "STATUS=%s", st);
+			sd_notify(0, msg);
+			next_status = now + 5.0;
+		}
+		if (wd_usec > 0 && now >= wd_next) {
+			/* ping only while no worker is stuck on one file for longer
+			 * than the watchdog allows four times over */
+			int stuck = 0;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			pthread_mutex_lock(&D.mu);
+			for (int i = 0; i < D.n_workers; i++)
+				if (D.busy_used[i] &&
+				    (ts.tv_sec - D.busy_since[i].tv_sec) * 1e6 >
+				            4.0 * (double)wd_usec &&
+				    ts.tv_sec - D.busy_since[i].tv_sec > 600)
+					stuck = 1;
+			pthread_mutex_unlock(&D.mu);
+			if (!stuck)
+				sd_notify(0, "WATCHDOG=1");
+			wd_next = now + (double)wd_usec / 2e6;
+		}
+	}
+
+	sd_notify(0, "STOPPING=1\nSTATUS=finishing files in hand");
+	pthread_mutex_lock(&D.mu);
+	pthread_cond_broadcast(&D.cond);
+	pthread_mutex_unlock(&D.mu);
+	int all_joined = 1;
+	{
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		double t = D.current->dc.stop_timeout_s;
+		dl.tv_sec += (time_t)t;
+		dl.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		for (int i = 0; i < D.n_workers; i++)
+			if (pthread_timedjoin_np(D.threads[i], NULL, &dl) != 0)
+				all_joined = 0;
+	}
+	if (!all_joined) {
+		dlog(LOG_WARNING, "workers still screening after stop_timeout_s: exiting; their "
+		                  "files stay in active/ and are screened at the next start");
+		_exit(0);
+	}
+	int left = queue_depth();
+	if (left > 0)
+		dlog(LOG_NOTICE, "%d claimed file(s) left in active/ for the next start", left);
+	if (D.current->dc.metrics_file[0])
+		metrics_write(D.current->dc.metrics_file);
+	alert_hub_stop(D.hub);
+	alert_hub_free(D.hub);
+	main_free_watches(W, NW, NULL, 0);
+	runtime_unref(D.current);
+	free(D.q);
+	free(D.busy);
+	free(D.busy_used);
+	free(D.busy_since);
+	free(D.threads);
+	close(inofd);
+	close(sfd);
+	metrics_free();
+	dlog(LOG_NOTICE, "vmscreend stopped");
+	return 0;
+}

@@ -1,0 +1,345 @@
+/*
+ * work.c - the bounded job queue and the worker threads.  A worker screens
+ * one claimed file at a time with its own decoder, writes the verdict file,
+ * records it in the audit log, hands it to the alert hub and moves the item
+ * to released/ or hold/, in that order: the audio moves last, so a crash at
+ * any point leaves it in active/ to be screened again.  Fail closed: a file
+ * that cannot be screened goes to hold/ with an `unscreenable` finding, and
+ * a temporary failure (disk full, ...) leaves it in active/ for a retry.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define WORK_DONE 0
+#define WORK_RETRY 1
+
+static int work_job(int idx, runtime *rt, job *j);
+static int work_attempts(const job *j, int bump);
+static void work_attempts_clear(const job *j);
+static json_t *work_unscreenable(const job *j, const char *why);
+static double work_now(void);
+
+/* Monotonic seconds. */
+static double work_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Append a job if there is room; wakes one worker. */
+int queue_push(const job *j)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&D.mu);
+	if (D.q_len < D.q_cap) {
+		D.q[(D.q_head + D.q_len) % D.q_cap] = *j;
+		D.q_len++;
+		rc = 0;
+		pthread_cond_signal(&D.cond);
+	}
+	pthread_mutex_unlock(&D.mu);
+	return rc;
+}
+
+/* Free queue slots. */
+int queue_room(void)
+{
+	pthread_mutex_lock(&D.mu);
+	int n = D.q_cap - D.q_len;
+	pthread_mutex_unlock(&D.mu);
+	return n;
+}
+
+/* Jobs waiting. */
+int queue_depth(void)
+{
+	pthread_mutex_lock(&D.mu);
+	int n = D.q_len;
+	pthread_mutex_unlock(&D.mu);
+	return n;
+}
+
+/* 1 if the active/ file is queued or in a worker's hands (the retry scan
+ * must not queue it twice). */
+int job_inflight(const char *spool_name, const char *file)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&D.mu);
+	for (int i = 0; i < D.q_len && !found; i++) {
+		const job *j = &D.q[(D.q_head + i) % D.q_cap];
+		found = strcmp(j->sp.name, spool_name) == 0 && strcmp(j->it.file, file) == 0;
+	}
+	for (int i = 0; i < D.n_workers && !found; i++)
+		found = D.busy_used[i] && strcmp(D.busy[i].sp.name, spool_name) == 0 &&
+		        strcmp(D.busy[i].it.file, file) == 0;
+	pthread_mutex_unlock(&D.mu);
+	return found;
+}
+
+/*
+ * Worker thread: take a job, screen it with the decoder of the current
+ * runtime (switching runtimes only between files, which is what makes a
+ * reload safe), repeat until the daemon stops.  Queued jobs are left in
+ * active/ at stop: the next start screens them.
+ */
+void *worker_main(void *arg)
+{
+	int idx = (int)(intptr_t)arg;
+	runtime *rt = NULL;
+
+	for (;;) {
+		pthread_mutex_lock(&D.mu);
+		while (!atomic_load(&D.stopping) && D.q_len == 0 && rt == D.current)
+			pthread_cond_wait(&D.cond, &D.mu);
+		if (atomic_load(&D.stopping)) {
+			pthread_mutex_unlock(&D.mu);
+			break;
+		}
+		if (rt != D.current) {
+			runtime *old = rt;
+			rt = D.current;
+			runtime_ref(rt);
+			pthread_mutex_unlock(&D.mu);
+			runtime_unref(old);
+			continue;
+		}
+		D.busy[idx] = D.q[D.q_head];
+		D.q_head = (D.q_head + 1) % D.q_cap;
+		D.q_len--;
+		D.busy_used[idx] = 1;
+		clock_gettime(CLOCK_MONOTONIC, &D.busy_since[idx]);
+		pthread_mutex_unlock(&D.mu);
+
+		work_job(idx, rt, &D.busy[idx]);
+
+		pthread_mutex_lock(&D.mu);
+		D.busy_used[idx] = 0;
+		pthread_mutex_unlock(&D.mu);
+	}
+	runtime_unref(rt);
+	return NULL;
+}
+
+/* Read (and with bump, increment durably) the number of screening starts
+ * of an active item, kept in active/.attempts-ID. */
+static int work_attempts(const job *j, int bump)
+{
+	char path[SPOOL_PATH_MAX], file[64], err[256], buf[32];
+	char *text;
+	int n = 0;
+
+	snprintf(file, sizeof file, ".attempts-%s", j->it.id);
+	spool_path(&j->sp, SPOOL_ACTIVE, file, path, sizeof path);
+	if ((text = spool_read_file(path, 64, err, sizeof err)) != NULL) {
+		n = atoi(text);
+		free(text);
+	}
+	if (n < 0)
+		n = 0;
+	if (bump) {
+		n++;
+		snprintf(buf, sizeof buf, "%d\n", n);
+		if (spool_write_atomic(path, buf, strlen(buf)) != SPOOL_OK)
+			return -1;
+	}
+	return n;
+}
+
+/* Forget the attempts of an item that has left active/. */
+static void work_attempts_clear(const job *j)
+{
+	char path[SPOOL_PATH_MAX], file[64];
+
+	snprintf(file, sizeof file, ".attempts-%s", j->it.id);
+	spool_path(&j->sp, SPOOL_ACTIVE, file, path, sizeof path);
+	unlink(path);
+}
+
+/* A verdict for a file we could not screen: hold, one unscreenable finding. */
+static json_t *work_unscreenable(const job *j, const char *why)
+{
+	json_t *o = json_object(), *alerts = json_array(), *a = json_object();
+
+	json_object_set_new(o, "file", json_string(j->it.file));
+	json_object_set_new(o, "verdict", json_string("hold"));
+	json_object_set_new(a, "type", json_string("unscreenable"));
+	json_object_set_new(a, "category", json_string("daemon"));
+	json_object_set_new(a, "severity", json_string("high"));
+	json_object_set_new(a, "start_s", json_real(0));
+	json_object_set_new(a, "end_s", json_real(0));
+	json_object_set_new(a, "evidence", json_string(why));
+	json_object_set_new(a, "rule", json_string(""));
+	json_array_append_new(alerts, a);
+	json_object_set_new(o, "alerts", alerts);
+	json_object_set_new(o, "version", json_string(VMS_VERSION));
+	return o;
+}
+
+/* 1 if the verdict carries an unscreenable finding. */
+static int work_has_unscreenable(json_t *v)
+{
+	json_t *alerts = json_object_get(v, "alerts"), *a;
+	size_t i;
+
+	json_array_foreach(alerts, i, a)
+	{
+		const char *t = json_string_value(json_object_get(a, "type"));
+		if (t != NULL && strcmp(t, "unscreenable") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Screen one job.  Order: verdict file (atomic) -> audit line -> alert
+ * (durable) -> move audio and companions -> forget attempts.  A crash
+ * before the move repeats the whole job on restart (at-least-once alerts
+ * and audit lines, exactly-once placement).
+ */
+static int work_job(int idx, runtime *rt, job *j)
+{
+	char path[SPOOL_PATH_MAX], sidecar[SPOOL_PATH_MAX], vfile[SPOOL_PATH_MAX];
+	char now_iso[40], claimed_iso[40];
+	struct timespec now;
+	vms_result *r = NULL;
+	json_t *v = NULL;
+	char *text = NULL, *audit = NULL;
+	const char *verdict;
+	spool_state dest;
+	int attempts, rc = WORK_RETRY, n_find = 0;
+	double t0 = work_now(), wall = 0;
+
+	if (j->recovered)
+		spool_claim_sidecar(&j->sp, &j->it);
+	spool_item_path(&j->sp, &j->it, path, sizeof path);
+	spool_item_sidecar(&j->sp, &j->it, sidecar, sizeof sidecar);
+	if (access(path, F_OK) != 0) {
+		dlog(LOG_WARNING, "spool %s: %s vanished from active/", j->sp.name, j->it.file);
+		return WORK_DONE;
+	}
+	if ((attempts = work_attempts(j, 1)) < 0) {
+		metrics_error(ERR_VERDICT_WRITE);
+		return WORK_RETRY;
+	}
+	if (attempts > rt->dc.max_attempts) {
+		char why[256];
+		snprintf(why, sizeof why,
+		         "screening did not finish in %d attempts (the daemon stopped or crashed "
+		         "while screening this file)",
+		         attempts - 1);
+		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
+		v = work_unscreenable(j, why);
+	} else {
+		r = vms_screen_file(rt->vw[idx], path, access(sidecar, F_OK) == 0 ? sidecar : NULL);
+		wall = work_now() - t0;
+		if (r == NULL) {
+			dlog(LOG_ERR, "spool %s: %s: out of memory while screening: will retry",
+			     j->sp.name, j->it.file);
+			metrics_error(ERR_SCREEN);
+			goto out;
+		}
+		if ((text = vms_result_json(r)) != NULL)
+			v = json_loads(text, 0, NULL);
+		free(text);
+		text = NULL;
+		if (v == NULL || !json_is_object(v)) {
+			json_decref(v);
+			metrics_error(ERR_SCREEN);
+			v = work_unscreenable(j, "the screening result could not be encoded");
+		}
+	}
+	int unscreenable = work_has_unscreenable(v);
+	verdict = json_string_value(json_object_get(v, "verdict"));
+	if (verdict == NULL || (strcmp(verdict, "pass") != 0 && strcmp(verdict, "hold") != 0)) {
+		json_decref(v);
+		v = work_unscreenable(j, "the screening result has no verdict");
+		verdict = "hold";
+		unscreenable = 1;
+	}
+	/* fail closed: only an explicit pass without unscreenable findings passes */
+	if (strcmp(verdict, "pass") == 0 && !unscreenable)
+		dest = SPOOL_RELEASED;
+	else if (unscreenable || j->sp.mode == SPOOL_GATE)
+		dest = SPOOL_HOLD;
+	else
+		dest = SPOOL_RELEASED; /* monitor: flagged calls are alerted, not held */
+	clock_gettime(CLOCK_REALTIME, &now);
+	spool_iso_time(&now, now_iso, sizeof now_iso);
+	spool_iso_time(&j->claimed, claimed_iso, sizeof claimed_iso);
+	json_object_set_new(v, "spool", json_string(j->sp.name));
+	json_object_set_new(v, "id", json_string(j->it.id));
+	json_object_set_new(v, "name", json_string(j->it.name));
+	json_object_set_new(v, "mode", json_string(spool_mode_name(j->sp.mode)));
+	json_object_set_new(v, "state", json_string(spool_state_name(dest)));
+	json_object_set_new(v, "claimed_at", json_string(claimed_iso));
+	json_object_set_new(v, "screened_at", json_string(now_iso));
+	json_object_set_new(v, "attempt", json_integer(attempts));
+	if ((text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+		metrics_error(ERR_VERDICT_WRITE);
+		goto out;
+	}
+	spool_item_verdict_file(&j->it, vfile, sizeof vfile);
+	int prc = spool_put(&j->sp, SPOOL_ACTIVE, vfile, text, strlen(text));
+	if (prc != SPOOL_OK) {
+		dlog(LOG_ERR, "spool %s: %s: cannot write verdict (%s): left in active/ to retry",
+		     j->sp.name, j->it.file, prc == SPOOL_TEMPFAIL ? "temporary" : "error");
+		metrics_error(ERR_VERDICT_WRITE);
+		goto out;
+	}
+	json_t *al = json_object_get(v, "alerts"), *a, *types = json_array();
+	size_t i;
+	json_array_foreach(al, i, a)
+	{
+		json_array_append(types, json_object_get(a, "type"));
+		n_find++;
+	}
+	json_t *line =
+	        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "ts", now_iso,
+	                  "event", "verdict", "spool", j->sp.name, "id", j->it.id, "name",
+	                  j->it.name, "verdict", verdict, "state", spool_state_name(dest),
+	                  "findings", types, "attempt", attempts, "by", "vmscreend");
+	audit = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(line);
+	if (audit == NULL || spool_audit_append(rt->sc.audit_log, audit) < 0) {
+		dlog(LOG_ERR,
+		     "spool %s: %s: cannot append to audit log %s: left in active/ to retry",
+		     j->sp.name, j->it.file, rt->sc.audit_log);
+		metrics_error(ERR_AUDIT);
+		goto out;
+	}
+	if (alert_hub_submit(D.hub, j->sp.name, j->it.id, text) < 0) {
+		dlog(LOG_ERR, "spool %s: %s: cannot queue alerts: left in active/ to retry",
+		     j->sp.name, j->it.file);
+		metrics_error(ERR_ALERT);
+		goto out;
+	}
+	int mrc = spool_move(&j->sp, &j->it, dest);
+	if (mrc != SPOOL_OK) {
+		metrics_error(ERR_MOVE);
+		goto out;
+	}
+	work_attempts_clear(j);
+	metrics_screened(j->sp.name, verdict, r, wall);
+	dlog(LOG_INFO, "spool %s: %s -> %s (%s, %d finding%s%s)", j->sp.name, j->it.file,
+	     spool_state_name(dest), verdict, n_find, n_find == 1 ? "" : "s",
+	     unscreenable ? ", unscreenable" : "");
+	rc = WORK_DONE;
+out:
+	free(audit);
+	free(text);
+	json_decref(v);
+	vms_result_free(r);
+	return rc;
+}
