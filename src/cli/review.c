@@ -72,7 +72,7 @@ static int review_parse(int argc, char **argv, struct review_opts *o, int want_a
 	memset(o, 0, sizeof *o);
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "+c:s:t:r:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:t:r:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
