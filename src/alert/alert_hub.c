@@ -63,6 +63,7 @@ typedef struct alert_hook {
 	pthread_t thread;
 	int running;
 	unsigned int seed;
+	int64_t quiet_until_ms; /* Retry-After: no attempt to this hook before */
 } alert_hook;
 
 struct alert_hub {
@@ -696,8 +697,13 @@ static void hook_attempt(alert_hook *k, const hook_item *it)
 	permanent = r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429;
 	delay = outbox_retry_delay_ms(e.attempts, k->max_attempts, k->retry_base_s,
 	                              (double)rand_r(&k->seed) / ((double)RAND_MAX + 1));
-	if (r.retry_after_s > 0 && (r.status == 429 || r.status == 503) && delay != -1)
+	if (r.retry_after_s > 0 && (r.status == 429 || r.status == 503) && delay != -1) {
+		/* the endpoint asked for quiet: this entry and every other one wait */
 		delay = (int64_t)r.retry_after_s * 1000;
+		pthread_mutex_lock(&k->mu);
+		k->quiet_until_ms = alert_now_ms() + delay;
+		pthread_mutex_unlock(&k->mu);
+	}
 	park = delay == -1 || (permanent && e.attempts >= ALERT_PERMANENT_MAX_ATTEMPTS);
 	e.last_status = r.status;
 	snprintf(e.last_error, sizeof(e.last_error), "%s", what);
@@ -731,7 +737,7 @@ static void *hook_run(void *arg)
 	alert_hub *h = k->hub;
 	hook_item it;
 	struct timespec ts;
-	int64_t now;
+	int64_t now, due;
 
 	pthread_mutex_lock(&k->mu);
 	while (!atomic_load(&h->stop)) {
@@ -746,9 +752,11 @@ static void *hook_run(void *arg)
 			continue;
 		}
 		now = alert_now_ms();
-		if (k->q[best].next_ms > now) {
-			ts.tv_sec = (time_t)(k->q[best].next_ms / 1000);
-			ts.tv_nsec = (long)(k->q[best].next_ms % 1000) * 1000000;
+		due = k->q[best].next_ms > k->quiet_until_ms ? k->q[best].next_ms
+		                                             : k->quiet_until_ms;
+		if (due > now) {
+			ts.tv_sec = (time_t)(due / 1000);
+			ts.tv_nsec = (long)(due % 1000) * 1000000;
 			pthread_cond_timedwait(&k->cv, &k->mu, &ts);
 			continue;
 		}
