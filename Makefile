@@ -18,7 +18,8 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) \
-	-DVMS_DATADIR='"$(PREFIX)/share/vmscreen"' -DVMS_SYSCONFDIR='"$(SYSCONFDIR)/vmscreen"'
+	-DVMS_DATADIR='"$(PREFIX)/share/vmscreen"' -DVMS_SYSCONFDIR='"$(SYSCONFDIR)/vmscreen"' \
+	-DVMS_TEST_TOP='"$(CURDIR)"' -DVMS_TEST_MODELS='"$(CURDIR)/models"'
 OPT       ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

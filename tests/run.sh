@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Run the whole suite: Check unit tests and Python integration tests, first
+# against the optimised build (build/rel), then against the ASan+UBSan build
+# (build/asan).  Prints one closing line "N passed, N failed".
+#   tests/run.sh [--unit-only] [--flavour rel|asan]
+# VMS_VALGRIND=1 runs the unit tests under valgrind's leak checker instead.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+unit_only=0
+flavours=(rel asan)
+while [ $# -gt 0 ]; do
+	case $1 in
+	--unit-only) unit_only=1 ;;
+	--flavour) flavours=("$2"); shift ;;
+	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "${VMS_VALGRIND:-}" ] && flavours=(rel)
+passed=0
+failed=0
+failures=()
+log=build/test-logs
+mkdir -p "$log"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export VMSCREEN_MODELS=$top/models
+
+record() { # name status logfile
+	if [ "$2" -eq 0 ]; then
+		passed=$((passed + 1))
+		printf 'PASS %s\n' "$1"
+	else
+		failed=$((failed + 1))
+		failures+=("$1")
+		printf 'FAIL %s (log: %s)\n' "$1" "$3"
+		tail -n 30 "$3" | sed 's/^/    /'
+	fi
+}
+
+for fl in "${flavours[@]}"; do
+	bin=build/$fl
+	for t in "$bin"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name="$fl/unit/$(basename "$t")"
+		out="$log/$fl-$(basename "$t").log"
+		if [ -n "${VMS_VALGRIND:-}" ]; then
+			CK_FORK=no valgrind --leak-check=full --errors-for-leak-kinds=definite \
+				--error-exitcode=3 --suppressions="$top/tests/valgrind.supp" -q \
+				"$t" >"$out" 2>&1
+		else
+			"$t" >"$out" 2>&1
+		fi
+		rc=$?
+		grep -E '^[0-9]+%: Checks' "$out" | sed "s|^|    $name: |"
+		record "$name" $rc "$out"
+	done
+	[ $unit_only -eq 1 ] && continue
+	for t in tests/integration/test_*.py; do
+		[ -f "$t" ] || continue
+		name="$fl/integration/$(basename "$t" .py)"
+		out="$log/$fl-$(basename "$t" .py).log"
+		VMS_BIN_DIR=$top/$bin VMS_FLAVOUR=$fl timeout 1800 python3 "$t" -v >"$out" 2>&1
+		rc=$?
+		grep -E '^(Ran|OK|FAILED)' "$out" | sed "s|^|    $name: |"
+		record "$name" $rc "$out"
+	done
+done
+if [ ${#failures[@]} -gt 0 ]; then
+	printf 'failed: %s\n' "${failures[*]}"
+fi
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
