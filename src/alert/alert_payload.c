@@ -498,7 +498,8 @@ char *alert_payload_build(alert_format fmt, const json_t *verdict, const char *s
 			return NULL;
 		}
 	}
-	text = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
+	/* 9 significant digits: times read 3.56, not 3.5600000000000001 */
+	text = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
 	json_decref(out);
 	if (text == NULL) {
 		snprintf(err, errlen, "cannot serialise the payload (invalid UTF-8?)");

@@ -54,7 +54,9 @@ def verdict(item, severity="high", result="hold", evidence="you idiot"):
                 screened_at="2024-05-01T10:00:00Z")
 
 
-class WebhookTest(unittest.TestCase):
+class Base(unittest.TestCase):
+    """Temporary directory, secret, receiver and driver helpers."""
+
     def setUp(self):
         if not os.access(DRIVER, os.X_OK):
             self.fail("%s is not built: run make %s" % (DRIVER, os.path.relpath(DRIVER, ROOT)))
@@ -134,7 +136,10 @@ class WebhookTest(unittest.TestCase):
             time.sleep(0.02)
         self.fail("timed out after %.0fs waiting for %s" % (timeout, what))
 
-    # tests -----------------------------------------------------------------
+
+
+class WebhookTest(Base):
+    """The hub through tests/tools/alert_driver."""
 
     def test_signed_standard_delivery(self):
         cfg = self.config()
@@ -322,6 +327,56 @@ class WebhookTest(unittest.TestCase):
         self.assertLess(time.time() - t, 5)
         self.assertRegex(p.stderr, r"attempt 1 of msg_\w+ .* failed: Timeout")
         self.assertEqual(len(self.pending()), 1)
+
+
+class DaemonWebhookTest(Base):
+    """End to end through the real daemon: a flagged voicemail dropped into
+    a spool reaches the receiver with a valid signature."""
+
+    def setUp(self):
+        self.daemon = os.path.join(BIN_DIR, "vmscreend")
+        if not os.access(self.daemon, os.X_OK):
+            self.fail("%s is not built" % self.daemon)
+        if shutil.which("flite") is None:
+            self.skipTest("flite is not installed (make deps)")
+        super().setUp()
+
+    def test_flagged_voicemail_reaches_receiver_signed(self):
+        spool = os.path.join(self.dir, "spool")
+        wav = os.path.join(self.dir, "render.wav")
+        subprocess.run(["flite", "-t", "Hi, this is Mike from the bank. You are a complete "
+                        "idiot. Call me back.", "-o", wav], check=True)
+        cfg = os.path.join(self.dir, "vmscreend.conf")
+        with open(cfg, "w") as f:
+            f.write('workers = 1;\naudit_log = "%s/audit.log";\n'
+                    'spools = ( { name = "voicemail"; path = "%s"; } );\n'
+                    'outbox_dir = "%s";\n'
+                    'webhooks = ( { url = "%s"; secret_file = "%s"; min_severity = "medium"; '
+                    'spools = [ "voicemail" ]; } );\n'
+                    % (self.dir, spool, self.outbox, self.rx.url, self.secret_path))
+        args = [self.daemon, "--config", cfg] + (["--allow-root"] if os.getuid() == 0 else [])
+        proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        incoming = os.path.join(spool, "incoming")
+        self.wait_for(lambda: os.path.isdir(incoming) or proc.poll() is not None, 30,
+                      "the daemon to create its spool")
+        if proc.poll() is not None:
+            self.fail("vmscreend exited: %s" % proc.stderr.read())
+        shutil.copy(wav, os.path.join(incoming, ".vm1.wav.part"))
+        os.rename(os.path.join(incoming, ".vm1.wav.part"), os.path.join(incoming, "vm1.wav"))
+        got = self.rx.wait(lambda r: r.delivered(), 90)
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        self.assertTrue(got, "no signed alert arrived; daemon said:\n" + err)
+        self.assertEqual([q["bad"] for q in self.rx.requests], [""] * len(self.rx.requests))
+        body = json.loads(got[0]["body"])
+        self.assertEqual(body["type"], "vmscreen.hold")
+        d = body["data"]
+        self.assertEqual(d["spool"], "voicemail")
+        self.assertTrue(d["file"].endswith("vm1.wav"), d["file"])
+        self.assertEqual(d["review_command"], "vmscreen show " + d["id"])
+        self.assertIn("insult", [f["category"] for f in d["findings"]])
+        self.assertEqual(self.pending(), [])
 
 
 if __name__ == "__main__":
