@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -68,8 +69,13 @@ class Daemon:
         self.notify_path = os.path.join(self.dir, "notify.sock")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
-        self.notify.setblocking(False)
+        self.notify.settimeout(0.2)
         self.messages = []
+        # read notifications all the time, as systemd does: a full socket
+        # buffer would block the daemon's sd_notify()
+        self._stop_reader = False
+        self._reader = threading.Thread(target=self._read_notify, daemon=True)
+        self._reader.start()
         self.write_config()
 
     def spool_path(self, name="vm"):
@@ -97,6 +103,7 @@ class Daemon:
         env["NOTIFY_SOCKET"] = self.notify_path
         env["WATCHDOG_USEC"] = "2000000"
         env.pop("WATCHDOG_PID", None)
+        self.messages.clear()  # READY=1 must come from this run
         cmd = [DAEMON, "--config", self.conf]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -107,18 +114,20 @@ class Daemon:
             self.wait_notify("READY=1", timeout=120)
         return self.proc
 
-    def drain_notify(self):
-        while True:
+    def _read_notify(self):
+        while not self._stop_reader:
             try:
-                self.messages.append(self.notify.recv(4096).decode())
-            except BlockingIOError:
-                return
+                msg = self.notify.recv(4096).decode()
+            except (socket.timeout, OSError):
+                continue
+            self.messages.append(msg)
+            if len(self.messages) > 2000:
+                del self.messages[:1000]
 
     def wait_notify(self, what, timeout=60):
         end = time.time() + timeout
         while time.time() < end:
-            self.drain_notify()
-            if any(what in m for m in self.messages):
+            if any(what in m for m in list(self.messages)):
                 return True
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError("daemon exited (%s) before %r:\n%s" %
@@ -148,6 +157,8 @@ class Daemon:
         try:
             self.kill9()
         finally:
+            self._stop_reader = True
+            self._reader.join()
             self.notify.close()
             if os.environ.get("VMS_KEEP_TMP") is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
