@@ -101,6 +101,26 @@ install: all
 	$(if $(DAEMON_SRC),install -m 0755 $(BUILD)/vmscreend $(DESTDIR)$(PREFIX)/sbin/vmscreend)
 	cp -R models $(DESTDIR)$(PREFIX)/share/vmscreen/
 	@if [ -f systemd/vmscreend.service ]; then $(MAKE) --no-print-directory install-systemd; fi
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/vmscreen
+	$(if $(wildcard man/vmscreen.1),install -m 0644 man/vmscreen.1 $(DESTDIR)$(MANDIR)/man1/vmscreen.1)
+	$(if $(wildcard man/vmscreend.conf.5),install -m 0644 man/vmscreend.conf.5 $(DESTDIR)$(MANDIR)/man5/vmscreend.conf.5)
+	$(if $(wildcard man/vmscreend.8),install -m 0644 man/vmscreend.8 $(DESTDIR)$(MANDIR)/man8/vmscreend.8)
+	@if [ -f etc/vmscreend.conf ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf ]; then \
+		install -m 0640 etc/vmscreend.conf $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf; fi
+
+# systemd unit, sysusers.d and tmpfiles.d entries (paths substituted).
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+.PHONY: install-systemd
+install-systemd:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		systemd/vmscreend.service > $(DESTDIR)$(UNITDIR)/vmscreend.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vmscreend.service
+	install -m 0644 systemd/vmscreen.sysusers $(DESTDIR)$(SYSUSERSDIR)/vmscreen.conf
+	install -m 0644 systemd/vmscreen.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
 
 clean:
 	rm -rf build vmscreen vmscreend
