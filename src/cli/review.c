@@ -311,7 +311,8 @@ int review_cmd_list(int argc, char **argv)
 		free(t);
 		json_decref(c.arr);
 	} else {
-		qsort(c.rows, c.n, sizeof *c.rows, review_row_cmp);
+		if (c.n > 0)
+			qsort(c.rows, c.n, sizeof *c.rows, review_row_cmp);
 		if (c.n > 0)
 			printf("%-25s  %-12s  %-8s  %-7s  %-24s  %s\n", "ID", "SPOOL", "STATE",
 			       "VERDICT", "FINDINGS", "NAME");

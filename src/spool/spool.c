@@ -984,7 +984,8 @@ int spool_repair(const spool *sp)
 		}
 		closedir(d);
 	}
-	qsort(ents, n, sizeof *ents, spool_rent_cmp);
+	if (n > 0)
+		qsort(ents, n, sizeof *ents, spool_rent_cmp);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && strcmp(ents[j].id, ents[i].id) == 0)
