@@ -29,8 +29,12 @@ typedef struct alert_hub alert_hub;
  */
 alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen);
 
-/* Loads what a previous run left in the outbox and starts the delivery
- * thread.  0 or -1. */
+/* Opens the outbox (creates it and outbox_dir/parked, takes the
+ * outbox_dir/.lock flock so only one process delivers from it, removes
+ * stray temp files), loads what a previous run left and starts the
+ * delivery threads (one per webhook).  0, or -1 logged.  alert_hub_new()
+ * alone touches no outbox: `vmscreend --check` may call new + free to
+ * validate the webhooks while the daemon runs. */
 int alert_hub_start(alert_hub *h);
 
 /*

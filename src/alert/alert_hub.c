@@ -71,7 +71,8 @@ struct alert_hub {
 	alert_hook *hooks;
 	size_t nhooks;
 	atomic_int stop;
-	int lock_fd;
+	int lock_fd; /* -1 until the outbox is opened (first start or submit) */
+	pthread_mutex_t open_mu;
 	int started;
 };
 
@@ -83,6 +84,7 @@ static void hub_where(const config_setting_t *s, int idx, char *buf, size_t bufl
 static void hub_hex(const unsigned char *in, size_t n, char *out);
 static void hub_sha_hex(const char *const *parts, size_t nparts, char *out, size_t nhex);
 static int hub_open_outbox(alert_hub *h, char *err, size_t errlen);
+static int hub_ensure_outbox(alert_hub *h);
 static int hub_load_outbox(alert_hub *h);
 static alert_hook *hub_hook_by_key(alert_hub *h, const char *key);
 static int hub_queue_push(alert_hook *k, const char *id, int attempts, int64_t created_ms,
@@ -326,6 +328,27 @@ static int hub_open_outbox(alert_hub *h, char *err, size_t errlen)
 	return 0;
 }
 
+/* Opens the outbox once, on first use (start or submit), so that
+ * alert_hub_new() alone only validates: `vmscreend --check` can build and
+ * free a hub while the running daemon holds the outbox. */
+static int hub_ensure_outbox(alert_hub *h)
+{
+	char err[VMS_ALERT_PATH_MAX + 256];
+	int rc = 0;
+
+	pthread_mutex_lock(&h->open_mu);
+	if (h->lock_fd == -1 && hub_open_outbox(h, err, sizeof(err)) == -1) {
+		alert_log(LOG_ERR, "%s", err);
+		if (h->lock_fd != -1) {
+			close(h->lock_fd);
+			h->lock_fd = -1;
+		}
+		rc = -1;
+	}
+	pthread_mutex_unlock(&h->open_mu);
+	return rc;
+}
+
 /* Builds a hub from the libconfig root (see alert.h for the settings). */
 alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen)
 {
@@ -339,6 +362,7 @@ alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	h->lock_fd = -1;
+	pthread_mutex_init(&h->open_mu, NULL);
 	atomic_init(&h->stop, 0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (config_lookup(cfg, "outbox_dir") != NULL &&
@@ -387,8 +411,6 @@ alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (hub_open_outbox(h, err, errlen) == -1)
-		goto fail;
 	return h;
 fail:
 	alert_hub_free(h);
@@ -491,7 +513,7 @@ int alert_hub_start(alert_hub *h)
 
 	if (h->nhooks == 0 || h->started)
 		return 0;
-	if (hub_load_outbox(h) == -1)
+	if (hub_ensure_outbox(h) == -1 || hub_load_outbox(h) == -1)
 		return -1;
 	atomic_store(&h->stop, 0);
 	sigfillset(&all);
@@ -597,6 +619,10 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
 		return 0;
 	if (spool == NULL || item_id == NULL || verdict_json == NULL) {
 		errno = EINVAL;
+		return -1;
+	}
+	if (hub_ensure_outbox(h) == -1) {
+		errno = EAGAIN;
 		return -1;
 	}
 	if ((v = json_loads(verdict_json, 0, &jerr)) == NULL || !json_is_object(v)) {
@@ -822,6 +848,7 @@ void alert_hub_free(alert_hub *h)
 	free(h->hooks);
 	if (h->lock_fd != -1)
 		close(h->lock_fd);
+	pthread_mutex_destroy(&h->open_mu);
 	free(h);
 	curl_global_cleanup();
 }

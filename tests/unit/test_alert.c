@@ -524,7 +524,7 @@ END_TEST
 START_TEST(hub_submit_decisions)
 {
 	char cfg[2048], err[512], secret[300], ob[300], path[400];
-	alert_hub *h;
+	alert_hub *h, *h2;
 	outbox_entry e;
 	struct dirent *de;
 	DIR *d;
@@ -579,9 +579,25 @@ START_TEST(hub_submit_decisions)
 	ck_assert_int_eq(n_pass, 1);
 	ck_assert_int_eq(n_hold, 5);
 
-	/* a second hub on the same outbox is refused while the first lives */
-	ck_assert_ptr_null(hub_from(cfg, err, sizeof(err)));
-	ck_assert_ptr_nonnull(strstr(err, "in use"));
+	/* a second hub on the same outbox validates (vmscreend --check) but
+	 * cannot start or queue while the first holds the outbox */
+	h2 = hub_from(cfg, err, sizeof(err));
+	ck_assert_msg(h2 != NULL, "%s", err);
+	ck_assert_int_eq(alert_hub_start(h2), -1);
+	ck_assert_int_eq(alert_hub_submit(h2, "calls", "x", VERDICT), -1);
+	alert_hub_free(h2);
+	alert_hub_free(h);
+	ck_assert_int_eq(count_json(ob), 6);
+
+	/* new() alone only validates: no outbox is created */
+	snprintf(path, sizeof(path), "%s/other", tmpdir);
+	snprintf(cfg, sizeof(cfg),
+	         "outbox_dir = \"%s\"; webhooks = ({ url = \"http://127.0.0.1:9/\"; "
+	         "secret_file = \"%s\"; });",
+	         path, secret);
+	h = hub_from(cfg, err, sizeof(err));
+	ck_assert_msg(h != NULL, "%s", err);
+	ck_assert_int_ne(access(path, F_OK), 0);
 	alert_hub_free(h);
 }
 END_TEST
