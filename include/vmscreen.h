@@ -47,6 +47,7 @@ typedef struct vms_word {
 	double start_s, end_s;
 	double conf;
 	int channel;
+	char *alts; /* lattice alternatives: "w1\0w2\0\0", or NULL */
 } vms_word;
 
 typedef struct vms_finding {

@@ -14,11 +14,16 @@
 #include <string.h>
 
 #include <pocketsphinx.h>
+#include <ps_lattice.h>
 
 #include "internal.h"
 
 #define ASR_MAX_ARGS 128
 #define ASR_CONF_MAX (64 * 1024)
+
+#define ASR_ALT_SLACK 6       /* frames: an alternative starts about here */
+#define ASR_ALT_MIN_POST 1e-3 /* and is not wildly improbable */
+#define ASR_ALT_MAX 12        /* alternatives kept per word */
 
 struct vms_asr {
 	ps_decoder_t *ps;
@@ -28,6 +33,7 @@ struct vms_asr {
 static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err, size_t errlen,
                           const char *path);
 static int asr_is_filler(const char *w);
+static int asr_lattice_alternatives(vms_asr *a, double t0, vms_word *w, size_t n);
 static int asr_push_word(vms_word **words, size_t *n, size_t *cap, const char *w, double s,
                          double e, double conf, int channel);
 
@@ -156,11 +162,105 @@ static int asr_push_word(vms_word **words, size_t *n, size_t *cap, const char *w
 }
 
 /*
+ * For each recognised word, the other words the decoder's lattice holds
+ * starting at about the same time: "ten" behind "hand", "damn" behind
+ * "done".  Stored as "w1\0w2\0\0" so rules can try them.
+ */
+static int asr_lattice_alternatives(vms_asr *a, double t0, vms_word *w, size_t n)
+{
+	ps_lattice_t *dag = ps_get_lattice(a->ps);
+	if (dag == NULL || n == 0)
+		return 0;
+	logmath_t *lmath = ps_lattice_get_logmath(dag);
+	char *buf[ASR_ALT_MAX];
+	for (size_t i = 0; i < n; i++) {
+		int sf = (int)((w[i].start_s - t0) / VMS_FRAME_S + 0.5);
+		size_t k = 0, len = 0;
+		for (ps_latnode_iter_t *it = ps_latnode_iter(dag); it;
+		     it = ps_latnode_iter_next(it)) {
+			ps_latnode_t *node = ps_latnode_iter_node(it);
+			int16 fef, lef;
+			int nsf = ps_latnode_times(node, &fef, &lef);
+			if (nsf < sf - ASR_ALT_SLACK || nsf > sf + ASR_ALT_SLACK)
+				continue;
+			const char *bw = ps_latnode_baseword(dag, node);
+			if (asr_is_filler(bw) || strcmp(bw, w[i].w) == 0)
+				continue;
+			if (logmath_exp(lmath, ps_latnode_prob(dag, node, NULL)) < ASR_ALT_MIN_POST)
+				continue;
+			int dup = 0;
+			for (size_t j = 0; j < k; j++)
+				dup |= strcmp(buf[j], bw) == 0;
+			if (dup || k == ASR_ALT_MAX)
+				continue;
+			buf[k++] = (char *)bw;
+			len += strlen(bw) + 1;
+		}
+		if (k == 0)
+			continue;
+		char *alts = malloc(len + 1), *p = alts;
+		if (alts == NULL)
+			return -1;
+		for (size_t j = 0; j < k; j++) {
+			size_t l = strlen(buf[j]) + 1;
+			memcpy(p, buf[j], l);
+			p += l;
+		}
+		*p = '\0';
+		w[i].alts = alts;
+	}
+	return 0;
+}
+
+/* Free alternative hypotheses. */
+void vms_wordseqs_free(vms_wordseqs *ws)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		free(ws->words[i].w);
+	free(ws->words);
+	free(ws->start);
+	memset(ws, 0, sizeof *ws);
+}
+
+/* Number of words in sequence k. */
+size_t vms_wordseqs_len(const vms_wordseqs *ws, size_t k)
+{
+	size_t end = k + 1 < ws->n_seqs ? ws->start[k + 1] : ws->n;
+	return end - ws->start[k];
+}
+
+/* Append one segmentation (1-best or an N-best entry) as words. */
+static int asr_push_segs(ps_seg_t *seg, logmath_t *lmath, double t0, int channel, vms_word **words,
+                         size_t *n_words, size_t *cap)
+{
+	for (; seg; seg = ps_seg_next(seg)) {
+		const char *w = ps_seg_word(seg);
+		if (asr_is_filler(w))
+			continue;
+		int sf, ef;
+		int32 ascr, lscr, lback;
+		ps_seg_frames(seg, &sf, &ef);
+		int32 post = ps_seg_prob(seg, &ascr, &lscr, &lback);
+		double conf = lmath ? logmath_exp(lmath, post) : 0.0;
+		if (asr_push_word(words, n_words, cap, w, t0 + sf * VMS_FRAME_S,
+		                  t0 + (ef + 1) * VMS_FRAME_S, conf, channel) < 0) {
+			ps_seg_free(seg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Decode samples [start_s, end_s) of one channel as one utterance and
- * append its words with absolute times.
+ * append its words with absolute times.  With n_alts > 0 also keep the
+ * runner-up hypotheses: the recogniser's second guess is often the word
+ * that was said ("give me a ten" behind "give me a hand"), and the rules
+ * and sign-off scan look at those too.
  */
 int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
-                   int channel, vms_word **words, size_t *n_words, size_t *cap)
+                   int channel, vms_word **words, size_t *n_words, size_t *cap, vms_wordseqs *alts,
+                   int n_alts)
 {
 	size_t from = start_s <= 0 ? 0 : (size_t)(start_s * VMS_RATE);
 	size_t to = (size_t)(end_s * VMS_RATE);
@@ -178,20 +278,29 @@ int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, doubl
 		return -1;
 	logmath_t *lmath = ps_get_logmath(a->ps);
 	double t0 = (double)from / VMS_RATE;
-	for (ps_seg_t *seg = ps_seg_iter(a->ps); seg; seg = ps_seg_next(seg)) {
-		const char *w = ps_seg_word(seg);
-		if (asr_is_filler(w))
-			continue;
-		int sf, ef;
-		int32 ascr, lscr, lback;
-		ps_seg_frames(seg, &sf, &ef);
-		int32 post = ps_seg_prob(seg, &ascr, &lscr, &lback);
-		double conf = logmath_exp(lmath, post);
-		if (asr_push_word(words, n_words, cap, w, t0 + sf * VMS_FRAME_S,
-		                  t0 + (ef + 1) * VMS_FRAME_S, conf, channel) < 0) {
-			ps_seg_free(seg);
-			return -1;
+	size_t first = *n_words;
+	if (asr_push_segs(ps_seg_iter(a->ps), lmath, t0, channel, words, n_words, cap) < 0)
+		return -1;
+	if (asr_lattice_alternatives(a, t0, *words + first, *n_words - first) < 0)
+		return -1;
+	if (alts == NULL || n_alts <= 0)
+		return 0;
+	ps_nbest_t *nb = ps_nbest(a->ps);
+	for (int k = 0; nb && k < n_alts; k++, nb = ps_nbest_next(nb)) {
+		if (alts->n_seqs == alts->cap_seqs) {
+			size_t nc = alts->cap_seqs ? alts->cap_seqs * 2 : 32;
+			size_t *ns = realloc(alts->start, nc * sizeof *ns);
+			if (ns == NULL)
+				break;
+			alts->start = ns;
+			alts->cap_seqs = nc;
 		}
+		alts->start[alts->n_seqs++] = alts->n;
+		if (asr_push_segs(ps_nbest_seg(nb), NULL, t0, channel, &alts->words, &alts->n,
+		                  &alts->cap) < 0)
+			break;
 	}
+	if (nb)
+		ps_nbest_free(nb);
 	return 0;
 }

@@ -29,6 +29,32 @@ static int audio_headerless_format(const char *path, SF_INFO *info, char *name, 
 static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
 static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
 static uint32_t audio_le32(const unsigned char *p);
+static void audio_fill_band(vms_audio *a);
+
+#define AUDIO_FILL_AMP 12.0 /* peak of the band-fill noise, in 16-bit steps */
+
+/*
+ * Telephone audio upsampled to 16 kHz has nothing above 4 kHz, and the
+ * decoder's wideband model turns those empty filter bands into extreme
+ * log energies that wreck its normalisation.  A whisper of high-passed,
+ * seeded (so repeatable) noise, about -75 dBFS, fills them: measured on the
+ * telephone-coded dev recordings it cut the word error rate from 0.74 to
+ * about 0.54.
+ */
+static void audio_fill_band(vms_audio *a)
+{
+	uint32_t seed = 0x5eed1234u;
+	for (int c = 0; c < a->channels; c++) {
+		double prev = 0.0;
+		for (size_t i = 0; i < a->n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			double u = (double)((seed >> 8) & 0xffff) / 65536.0 - 0.5;
+			double v = a->ch[c][i] + (u - prev) * AUDIO_FILL_AMP;
+			prev = u;
+			a->ch[c][i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+		}
+	}
+}
 
 /* Little-endian 32-bit field of a RIFF header. */
 static uint32_t audio_le32(const unsigned char *p)
@@ -301,6 +327,8 @@ int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char
 		goto fail;
 	}
 	out->duration_s = (double)out->n / VMS_RATE;
+	if (info.samplerate < VMS_RATE)
+		audio_fill_band(out);
 	if (out->duration_s < s->min_duration_s) {
 		vms_errf(why, whylen, "too short: %.2f s (minimum %.2f s)", out->duration_s,
 		         s->min_duration_s);

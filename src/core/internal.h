@@ -79,11 +79,25 @@ double vms_levels_speech_level(const vms_levels *l, double from, double to);
 /* --- asr.c ------------------------------------------------------------ */
 
 typedef struct vms_asr vms_asr;
+
+/* Word sequences: the decoder's alternative hypotheses per utterance.
+ * Sequence k is words[start[k] .. start[k+1]) (the last ends at n). */
+typedef struct vms_wordseqs {
+	vms_word *words;
+	size_t n, cap;
+	size_t *start;
+	size_t n_seqs, cap_seqs;
+} vms_wordseqs;
+void vms_wordseqs_free(vms_wordseqs *ws);
+/* Bounds of sequence k. */
+size_t vms_wordseqs_len(const vms_wordseqs *ws, size_t k);
+
 vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err, size_t errlen);
 void vms_asr_free(vms_asr *a);
 /* Transcribe [start_s, end_s) of one channel; appends words (times absolute). */
 int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
-                   int channel, vms_word **words, size_t *n_words, size_t *cap);
+                   int channel, vms_word **words, size_t *n_words, size_t *cap, vms_wordseqs *alts,
+                   int n_alts);
 
 /* --- rules.c ---------------------------------------------------------- */
 
@@ -108,12 +122,17 @@ size_t vms_rules_count(const vms_rules *r);
 typedef void (*vms_hit_cb)(const vms_hit *h, void *arg);
 size_t vms_rules_match(const vms_rules *r, const char *const *words, size_t n, vms_hit_cb cb,
                        void *arg);
+/* The same, where alts[i] (may be NULL) lists other words the recogniser
+ * considered at position i, as "w1\0w2\0\0". */
+size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const char *const *alts,
+                            size_t n, vms_hit_cb cb, void *arg);
 
 /* --- openline.c ------------------------------------------------------- */
 
 typedef struct vms_openline_input {
 	const vms_word *words; /* all words, time order, channel tagged */
 	size_t n_words;
+	const vms_wordseqs *alts; /* alternative hypotheses, may be NULL */
 	const vms_levels *levels[VMS_MAX_CHANNELS];
 	int channels;
 	int agent_channel; /* channel whose speech we judge */

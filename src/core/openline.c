@@ -185,6 +185,34 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	ol_signoff_scan sc = {
 	        .in = in, .lv = lv, .words = aw, .last_end = -1.0, .postscript_at = -1};
 	vms_rules_match(in->signoffs, txt, na, ol_on_signoff, &sc);
+	/* The recogniser's runner-up guesses often hold the farewell the best
+	 * guess garbled ("bye bye" heard as "by night"). */
+	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
+		size_t n = vms_wordseqs_len(in->alts, k), base = in->alts->start[k];
+		if (n == 0 || in->alts->words[base].channel != agent)
+			continue;
+		const vms_word **alt = malloc(n * sizeof *alt);
+		const char **alt_txt = malloc(n * sizeof *alt_txt);
+		if (alt == NULL || alt_txt == NULL) {
+			free(alt);
+			free(alt_txt);
+			rc = -1;
+			goto out;
+		}
+		for (size_t i2 = 0; i2 < n; i2++) {
+			alt[i2] = &in->alts->words[base + i2];
+			alt_txt[i2] = alt[i2]->w;
+		}
+		ol_signoff_scan asc = sc;
+		asc.words = alt;
+		vms_rules_match(in->signoffs, alt_txt, n, ol_on_signoff, &asc);
+		if (asc.last_end > sc.last_end) {
+			sc.last_end = asc.last_end;
+			memcpy(sc.last_text, asc.last_text, sizeof sc.last_text);
+		}
+		free(alt);
+		free(alt_txt);
+	}
 
 	/* 2. Stereo: the other party went quiet, the agent did not. */
 	if (in->channels == 2 && in->levels[1 - agent] && in->levels[1 - agent]->n_segs) {

@@ -86,10 +86,21 @@ static int rules_compile(const char *text, rules_seq *out, char *err, size_t err
                          const char *where);
 static void rules_seq_free(rules_seq *s);
 static void rules_rule_free(rules_rule *r);
-static long rules_match_at(const rules_cont *k, const char *const *w, size_t n, size_t pos,
-                           long target);
+typedef struct rules_text {
+	const char *const *w;
+	const char *const *alts; /* may be NULL */
+	size_t n;
+	int budget;  /* alternatives a match may still use */
+	int initial; /* the budget it started with */
+	int used;    /* alternatives the successful match used */
+} rules_text;
+
+#define RULES_ALT_BUDGET 1    /* one garbled word per phrase, not more */
+#define RULES_ALT_MIN_WORDS 3 /* ... in a phrase of three words or more */
+static long rules_match_at(const rules_cont *k, rules_text *t, size_t pos, long target);
+static int rules_slot_eq(const rules_node *node, const rules_text *t, size_t pos);
 static int rules_word_eq(const rules_node *node, const char *word);
-static int rules_guarded(const rules_rule *r, const char *const *w, size_t n, size_t s, size_t e);
+static int rules_guarded(const rules_rule *r, rules_text *t, size_t s, size_t e);
 static int rules_parse_text(vms_rules *r, const char *text, const char *name, int signoffs,
                             char *err, size_t errlen);
 static void rules_link_aliases(vms_rules *r);
@@ -667,52 +678,76 @@ static int rules_word_eq(const rules_node *node, const char *word)
  * or -1.  With target >= 0 only a match ending exactly there counts (for
  * unless-before guards).
  */
-static long rules_match_at(const rules_cont *k, const char *const *w, size_t n, size_t pos,
-                           long target)
+static long rules_match_at(const rules_cont *k, rules_text *t, size_t pos, long target)
 {
-	if (k == NULL)
-		return (target < 0 || (long)pos == target) ? (long)pos : -1;
+	if (k == NULL) {
+		if (target >= 0 && (long)pos != target)
+			return -1;
+		t->used = t->initial - t->budget;
+		return (long)pos;
+	}
 	if (k->i == k->seq->n)
-		return rules_match_at(k->next, w, n, pos, target);
+		return rules_match_at(k->next, t, pos, target);
 	const rules_node *node = &k->seq->nodes[k->i];
 	rules_cont rest = {k->seq, k->i + 1, k->next};
 	long r = -1;
 	switch (node->kind) {
 	case NODE_WORD:
 	case NODE_PREFIX:
-		if (pos < n && rules_word_eq(node, w[pos]))
-			r = rules_match_at(&rest, w, n, pos + 1, target);
+		if (pos >= t->n)
+			break;
+		if (rules_word_eq(node, t->w[pos])) {
+			r = rules_match_at(&rest, t, pos + 1, target);
+		}
+		if (r < 0 && t->budget > 0 && rules_slot_eq(node, t, pos)) {
+			t->budget--;
+			r = rules_match_at(&rest, t, pos + 1, target);
+			t->budget++;
+		}
 		break;
 	case NODE_GROUP:
 		for (size_t a = 0; a < node->n_alts && r < 0; a++) {
 			rules_cont sub = {&node->alts[a], 0, &rest};
-			r = rules_match_at(&sub, w, n, pos, target);
+			r = rules_match_at(&sub, t, pos, target);
 		}
 		break;
 	case NODE_GAP:
-		for (int g = 0; g <= node->gap && r < 0 && pos + (size_t)g <= n; g++)
-			r = rules_match_at(&rest, w, n, pos + (size_t)g, target);
+		for (int g = 0; g <= node->gap && r < 0 && pos + (size_t)g <= t->n; g++)
+			r = rules_match_at(&rest, t, pos + (size_t)g, target);
 		return r;
 	}
 	if (r < 0 && node->optional)
-		r = rules_match_at(&rest, w, n, pos, target);
+		r = rules_match_at(&rest, t, pos, target);
 	return r;
 }
 
-/* Do the rule's guards veto a hit on words [s, e)? */
-static int rules_guarded(const rules_rule *r, const char *const *w, size_t n, size_t s, size_t e)
+/* One of the recogniser's alternatives at pos. */
+static int rules_slot_eq(const rules_node *node, const rules_text *t, size_t pos)
 {
+	if (t->alts == NULL || t->alts[pos] == NULL)
+		return 0;
+	for (const char *a = t->alts[pos]; *a; a += strlen(a) + 1)
+		if (rules_word_eq(node, a))
+			return 1;
+	return 0;
+}
+
+/* Do the rule's guards veto a hit on words [s, e)?  Guards look at the
+ * best guess only: an alternative must not excuse what was said. */
+static int rules_guarded(const rules_rule *r, rules_text *t, size_t s, size_t e)
+{
+	rules_text best = {t->w, NULL, t->n, 0, 0, 0};
 	for (size_t g = 0; g < r->n_before; g++) {
 		size_t lo = s > 12 ? s - 12 : 0; /* guards are short phrases */
 		for (size_t from = lo; from < s; from++) {
 			rules_cont k = {&r->before[g], 0, NULL};
-			if (rules_match_at(&k, w, n, from, (long)s) >= 0)
+			if (rules_match_at(&k, &best, from, (long)s) >= 0)
 				return 1;
 		}
 	}
 	for (size_t g = 0; g < r->n_after; g++) {
 		rules_cont k = {&r->after[g], 0, NULL};
-		if (rules_match_at(&k, w, n, e, -1) >= 0)
+		if (rules_match_at(&k, &best, e, -1) >= 0)
 			return 1;
 	}
 	return 0;
@@ -725,13 +760,26 @@ static int rules_guarded(const rules_rule *r, const char *const *w, size_t n, si
 size_t vms_rules_match(const vms_rules *r, const char *const *words, size_t n, vms_hit_cb cb,
                        void *arg)
 {
+	return vms_rules_match_alts(r, words, NULL, n, cb, arg);
+}
+
+/* See internal.h. */
+size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const char *const *alts,
+                            size_t n, vms_hit_cb cb, void *arg)
+{
+	int budget = alts ? RULES_ALT_BUDGET : 0;
+	rules_text t = {words, alts, n, budget, budget, 0};
 	size_t hits = 0;
 	for (size_t i = 0; r && i < r->n; i++) {
 		const rules_rule *rule = &r->rules[i];
 		for (size_t s = 0; s < n;) {
 			rules_cont k = {&rule->pattern, 0, NULL};
-			long e = rules_match_at(&k, words, n, s, -1);
-			if (e <= (long)s || rules_guarded(rule, words, n, s, (size_t)e)) {
+			long e = rules_match_at(&k, &t, s, -1);
+			/* a phrase completed by an alternative needs enough words
+			 * the recogniser was sure of around it */
+			if (e > (long)s && t.used > 0 && (size_t)e - s < RULES_ALT_MIN_WORDS)
+				e = -1;
+			if (e <= (long)s || rules_guarded(rule, &t, s, (size_t)e)) {
 				s++;
 				continue;
 			}

@@ -16,9 +16,10 @@
 #include "internal.h"
 
 #define SCREEN_PAD_S 0.25      /* context around each speech segment */
-#define SCREEN_JOIN_S 0.6      /* segments closer than this decode together */
+#define SCREEN_JOIN_S 0.0      /* extra gap bridged when joining segments */
 #define SCREEN_MAX_UTT_S 30.0  /* the decoder's utterances stay short */
 #define SCREEN_MAX_FINDINGS 64 /* a reviewer needs the first few, not all */
+#define SCREEN_NBEST 5         /* runner-up hypotheses kept per utterance */
 
 struct vms_engine {
 	vms_settings settings;
@@ -35,13 +36,15 @@ struct vms_worker {
 typedef struct screen_hits {
 	vms_result *r;
 	const vms_word *const *words;
+	vms_severity min_alt_severity; /* hits only in a runner-up need this */
+	int alt;                       /* matching a runner-up hypothesis */
 } screen_hits;
 
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
-static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv,
-                             vms_result *r);
-static int screen_phrasing(const vms_engine *e, vms_result *r, int agent);
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r,
+                             vms_wordseqs *alts);
+static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent);
 static void screen_on_hit(const vms_hit *h, void *arg);
 static int screen_cmp_word(const void *a, const void *b);
 
@@ -167,7 +170,8 @@ static int screen_cmp_word(const void *a, const void *b)
  * Decode the speech segments of every channel, each padded with a little
  * context, neighbours joined, long ones split.
  */
-static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r)
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r,
+                             vms_wordseqs *alts)
 {
 	size_t cap = 0;
 	for (int c = 0; c < a->channels; c++) {
@@ -190,7 +194,7 @@ static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels
 			for (double t = s; t < e; t += SCREEN_MAX_UTT_S) {
 				double te = t + SCREEN_MAX_UTT_S < e ? t + SCREEN_MAX_UTT_S : e;
 				if (vms_asr_decode(w->asr, a->ch[c], a->n, t, te, c, &r->words,
-				                   &r->n_words, &cap) < 0)
+				                   &r->n_words, &cap, alts, SCREEN_NBEST) < 0)
 					return -1;
 			}
 		}
@@ -206,6 +210,15 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 	char ev[512];
 	size_t len = 0;
 	ev[0] = '\0';
+	double hs = sh->words[h->first]->start_s, he = sh->words[h->last]->end_s;
+	if (sh->alt && h->severity < sh->min_alt_severity)
+		return;
+	for (size_t i = 0; i < sh->r->n_findings; i++) {
+		const vms_finding *o = &sh->r->findings[i];
+		if (o->rule && strcmp(o->rule, h->rule_id) == 0 && o->start_s < he + 0.5 &&
+		    hs < o->end_s + 0.5)
+			return; /* the same hit, seen in another hypothesis */
+	}
 	for (size_t i = h->first; i <= h->last && len < sizeof ev - 1; i++)
 		len += (size_t)snprintf(ev + len, sizeof ev - len, "%s%s", i > h->first ? " " : "",
 		                        sh->words[i]->w);
@@ -221,17 +234,30 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 
 /*
  * Phrasing rules over each channel's words (the agent's only, when the
- * sidecar says which channel is the agent: the customer may swear).
+ * sidecar says which channel is the agent: the customer may swear), then
+ * over the runner-up hypotheses, where only medium and high rules count:
+ * a low rule on a second guess is too weak to report.
  */
-static int screen_phrasing(const vms_engine *e, vms_result *r, int agent)
+static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent)
 {
-	const vms_word **ws = malloc((r->n_words + 1) * sizeof *ws);
-	const char **txt = malloc((r->n_words + 1) * sizeof *txt);
+	size_t most = r->n_words;
+	for (size_t k = 0; k < alts->n_seqs; k++)
+		if (vms_wordseqs_len(alts, k) > most)
+			most = vms_wordseqs_len(alts, k);
+	const vms_word **ws = malloc((most + 1) * sizeof *ws);
+	const char **txt = malloc((most + 1) * sizeof *txt);
 	if (ws == NULL || txt == NULL) {
 		free(ws);
 		free(txt);
 		return -1;
 	}
+	const char **walt = malloc((most + 1) * sizeof *walt);
+	if (walt == NULL) {
+		free(ws);
+		free(txt);
+		return -1;
+	}
+	screen_hits sh = {.r = r, .words = ws, .min_alt_severity = VMS_SEV_MEDIUM};
 	for (int c = 0; c < r->channels; c++) {
 		if (agent >= 0 && c != agent)
 			continue;
@@ -239,9 +265,25 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, int agent)
 		for (size_t i = 0; i < r->n_words; i++)
 			if (r->words[i].channel == c) {
 				ws[n] = &r->words[i];
+				walt[n] = r->words[i].alts;
 				txt[n++] = r->words[i].w;
 			}
-		screen_hits sh = {.r = r, .words = ws};
+		sh.alt = 0;
+		vms_rules_match(e->rules, txt, n, screen_on_hit, &sh);
+		/* then with the lattice's alternatives for each word */
+		sh.alt = 1;
+		vms_rules_match_alts(e->rules, txt, walt, n, screen_on_hit, &sh);
+	}
+	free(walt);
+	sh.alt = 1;
+	for (size_t k = 0; k < alts->n_seqs; k++) {
+		size_t n = vms_wordseqs_len(alts, k), base = alts->start[k];
+		if (n == 0 || (agent >= 0 && alts->words[base].channel != agent))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			ws[i] = &alts->words[base + i];
+			txt[i] = alts->words[base + i].w;
+		}
 		vms_rules_match(e->rules, txt, n, screen_on_hit, &sh);
 	}
 	free(ws);
@@ -257,6 +299,7 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	vms_audio audio;
 	vms_sidecar sc = {.hangup_at = -1, .agent_channel = -1};
 	vms_levels lv[VMS_MAX_CHANNELS];
+	vms_wordseqs alts = {0};
 	double cpu0 = vms_cpu_seconds();
 	vms_result *r = calloc(1, sizeof *r);
 
@@ -285,16 +328,17 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	for (int c = 0; c < audio.channels; c++)
 		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
 			goto nomem;
-	if (screen_transcribe(w, &audio, lv, r) < 0) {
+	if (screen_transcribe(w, &audio, lv, r, &alts) < 0) {
 		screen_unscreenable(r, "the speech decoder failed on this file");
 		goto done;
 	}
 	int agent = audio.channels == 2 ? sc.agent_channel : -1;
-	if (screen_phrasing(e, r, agent) < 0)
+	if (screen_phrasing(e, r, &alts, agent) < 0)
 		goto nomem;
 
 	vms_openline_input oi = {.words = r->words,
 	                         .n_words = r->n_words,
+	                         .alts = &alts,
 	                         .channels = audio.channels,
 	                         .agent_channel = agent < 0 ? 0 : agent,
 	                         .hangup_at = sc.hangup_at,
@@ -317,6 +361,7 @@ done:
 	if (sc.metadata)
 		r->metadata_json = json_dumps(sc.metadata, JSON_COMPACT | JSON_SORT_KEYS);
 	vms_sidecar_free(&sc);
+	vms_wordseqs_free(&alts);
 	for (int c = 0; c < VMS_MAX_CHANNELS; c++)
 		vms_levels_free(&lv[c]);
 	vms_audio_free(&audio);
@@ -340,8 +385,10 @@ void vms_result_free(vms_result *r)
 		free(r->findings[i].evidence);
 		free(r->findings[i].rule);
 	}
-	for (size_t i = 0; i < r->n_words; i++)
+	for (size_t i = 0; i < r->n_words; i++) {
 		free(r->words[i].w);
+		free(r->words[i].alts);
+	}
 	free(r->findings);
 	free(r->words);
 	free(r->metadata_json);
