@@ -68,6 +68,19 @@ for fl in "${flavours[@]}"; do
 		record "$name" $rc "$out"
 	done
 done
+# Detection quality on the labelled evaluation kit, when it is beside us
+# (CI clones next to shared/): the figures issue 2 asks for, as a gate.
+kit=${VMS_EVAL_KIT:-$top/../shared/eval}
+if [ $unit_only -eq 0 ] && [[ " ${flavours[*]} " == *" rel "* ]] && [ -f "$kit/dev.jsonl" ]; then
+	out="$log/rel-eval-dev.log"
+	VMS_BIN_DIR=$top/build/rel bash tests/eval.sh "$kit/dev.jsonl" hold_recall=0.95 \
+		false_hold_rate=0.10 category_recall=0.90 unscreenable_recall=1.0 >"$out" 2>&1
+	rc=$?
+	tail -n 1 "$out" | sed 's|^|    rel/eval/dev: |'
+	record "rel/eval/dev" $rc "$out"
+elif [ $unit_only -eq 0 ]; then
+	echo "SKIP rel/eval/dev: no evaluation kit at $kit"
+fi
 if [ ${#failures[@]} -gt 0 ]; then
 	printf 'failed: %s\n' "${failures[*]}"
 fi

@@ -171,8 +171,9 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	/* Agent-channel words and the sign-off scan. */
 	const vms_word **aw = malloc((in->n_words + 1) * sizeof *aw);
 	const char **txt = malloc((in->n_words + 1) * sizeof *txt);
+	const char **walt = malloc((in->n_words + 1) * sizeof *walt);
 	size_t na = 0;
-	if (aw == NULL || txt == NULL) {
+	if (aw == NULL || txt == NULL || walt == NULL) {
 		rc = -1;
 		goto out;
 	}
@@ -180,11 +181,14 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 		if (in->words[i].channel != agent)
 			continue;
 		aw[na] = &in->words[i];
+		walt[na] = in->words[i].alts;
 		txt[na++] = in->words[i].w;
 	}
 	ol_signoff_scan sc = {
 	        .in = in, .lv = lv, .words = aw, .last_end = -1.0, .postscript_at = -1};
 	vms_rules_match(in->signoffs, txt, na, ol_on_signoff, &sc);
+	/* A longer farewell with one garbled word ("time to you soon"). */
+	vms_rules_match_alts(in->signoffs, txt, walt, na, ol_on_signoff, &sc);
 	/* The recogniser's runner-up guesses often hold the farewell the best
 	 * guess garbled ("bye bye" heard as "by night"). */
 	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
@@ -273,5 +277,6 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 out:
 	free(aw);
 	free(txt);
+	free(walt);
 	return rc;
 }
