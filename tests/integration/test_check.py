@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""`vmscreen check` and `vmscreen rules` end to end, on voicemails rendered
+with flite and sox (cached once per test class in a temporary directory).
+
+VMS_BIN_DIR selects the build (build/rel or build/asan); VMS_EVAL_KIT the
+evaluation kit (default ../shared/eval beside the repository).
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN_DIR = os.environ.get("VMS_BIN_DIR", os.path.join(ROOT, "build", "rel"))
+VMSCREEN = os.path.join(BIN_DIR, "vmscreen")
+EVAL_KIT = os.environ.get("VMS_EVAL_KIT", os.path.join(ROOT, "..", "shared", "eval"))
+MALFORMED = sorted(glob.glob(os.path.join(EVAL_KIT, "malformed", "*.wav")))
+
+CLEAN_TEXT = "Hi, this is Dave from Acme. Your order ships Monday. Thanks, bye."
+HOSTILE_TEXT = ("Hi, this is Dave from Acme. I need you to shut up and listen. "
+                "Your order ships Monday. Thanks, bye.")
+CHATTER_TEXT = "Ugh, that guy again. What a waste of my afternoon."
+
+SEVERITY = {"low": 1, "medium": 2, "high": 3}
+
+
+def env():
+    e = dict(os.environ)
+    # As tests/run.sh does, so a direct run of the ASan build behaves the same.
+    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:halt_on_error=1")
+    e.setdefault("LSAN_OPTIONS", "suppressions=%s:print_suppressions=0"
+                 % os.path.join(ROOT, "tests", "lsan.supp"))
+    e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    e.setdefault("VMSCREEN_MODELS", os.path.join(ROOT, "models"))
+    return e
+
+
+def run(*args, cwd=None):
+    return subprocess.run([VMSCREEN, *args], capture_output=True, text=True, env=env(),
+                          cwd=cwd, timeout=600)
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+
+def duration(path):
+    out = subprocess.run(["soxi", "-D", path], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
+@unittest.skipUnless(shutil.which("flite") and shutil.which("sox") and shutil.which("soxi"),
+                     "flite and sox are needed to render voicemails")
+class CheckTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="vms-test-check-")
+        d = cls.dir
+
+        def p(name):
+            return os.path.join(d, name)
+
+        sh("flite", "-t", CLEAN_TEXT, "-o", p("clean_raw.wav"))
+        sh("sox", p("clean_raw.wav"), "-r", "16000", "-b", "16", "-c", "1", p("clean.wav"),
+           "pad", "0", "1")
+        sh("flite", "-t", HOSTILE_TEXT, "-o", p("hostile_raw.wav"))
+        sh("sox", p("hostile_raw.wav"), "-r", "16000", "-b", "16", "-c", "1",
+           p("hostile.wav"), "pad", "0", "1")
+        # Open line: the clean message, a 1.5 s pause, off-mic chatter.
+        sh("sox", p("clean_raw.wav"), "-r", "16000", "-b", "16", "-c", "1",
+           p("msg_pause.wav"), "pad", "0", "1.5")
+        sh("flite", "-voice", "rms", "-t", CHATTER_TEXT, "-o", p("chatter_raw.wav"))
+        sh("sox", p("chatter_raw.wav"), "-r", "16000", "-b", "16", "-c", "1",
+           p("chatter.wav"), "vol", "-12", "dB")
+        sh("sox", p("msg_pause.wav"), p("chatter.wav"), p("open.wav"), "pad", "0", "1")
+        sh("sox", p("clean.wav"), "-r", "8000", "-e", "u-law", p("clean_ulaw.wav"))
+        sh("sox", p("clean.wav"), p("clean.flac"))
+        cls.message_end = duration(p("clean_raw.wav"))  # end of the message
+        cls.chatter_start = duration(p("msg_pause.wav"))
+        for name in ("clean_raw.wav", "hostile_raw.wav", "chatter_raw.wav",
+                     "msg_pause.wav", "chatter.wav"):
+            os.unlink(p(name))
+        cls.results = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def check_json(self, *files):
+        """Screen files with --json; (exit code, [objects], stderr)."""
+        r = run("check", "--json", *files)
+        lines = [l for l in r.stdout.split("\n") if l != ""]
+        self.assertEqual(len(lines), len(files), r.stdout + r.stderr)
+        objs = []
+        for line in lines:
+            o = json.loads(line)
+            self.assertIsInstance(o, dict)
+            objs.append(o)
+        return r.returncode, objs, r.stderr
+
+    def result(self, name):
+        """One cached --json result per rendered file."""
+        if name not in self.results:
+            rc, objs, err = self.check_json(self.path(name))
+            self.results[name] = (rc, objs[0], err)
+        return self.results[name]
+
+    # --- exit codes ---------------------------------------------------------
+
+    def test_clean_passes(self):
+        for name in ("clean.wav", "clean_ulaw.wav", "clean.flac"):
+            with self.subTest(name=name):
+                rc, o, err = self.result(name)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(o["verdict"], "pass")
+                serious = [a for a in o["alerts"] if SEVERITY[a["severity"]] >= 2]
+                self.assertEqual(serious, [])
+                self.assertAlmostEqual(o["duration_s"], duration(self.path("clean.wav")),
+                                       delta=0.1)
+
+    def test_sample_rates_reported(self):
+        self.assertEqual(self.result("clean_ulaw.wav")[1]["sample_rate"], 8000)
+        self.assertEqual(self.result("clean.flac")[1]["sample_rate"], 16000)
+
+    def test_hostile_held(self):
+        rc, o, err = self.result("hostile.wav")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(o["verdict"], "hold")
+        hits = [a for a in o["alerts"]
+                if a["type"] == "phrasing" and a["category"] == "hostility"]
+        self.assertTrue(hits, o["alerts"])
+        self.assertTrue(any("shut" in a["evidence"] for a in hits), hits)
+
+    def test_open_line_held(self):
+        rc, o, err = self.result("open.wav")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(o["verdict"], "hold")
+        ol = [a for a in o["alerts"] if a["type"] == "open_line"]
+        self.assertEqual(len(ol), 1, o["alerts"])
+        # After the sign-off (the end of the message), around the chatter.
+        self.assertGreater(ol[0]["start_s"], self.message_end)
+        self.assertLess(ol[0]["start_s"], self.chatter_start + 1.0)
+        self.assertEqual(ol[0]["severity"], "high")
+
+    def test_exit_one_when_any_held(self):
+        r = run("check", self.path("clean.wav"), self.path("hostile.wav"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+
+    def test_unknown_option(self):
+        r = run("check", "--no-such-option", self.path("clean.wav"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def config(self, text):
+        fd, path = tempfile.mkstemp(suffix=".conf", dir=self.dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+
+    def test_config_errors(self):
+        cases = {
+            "missing": os.path.join(self.dir, "no-such.conf"),
+            "bad severity": self.config('screening = { hold_severity = "extreme"; };\n'),
+            "bad models dir": self.config('screening = { models_dir = "/nonexistent"; };\n'),
+            "syntax": self.config("screening = { hold_severity = ; \n"),
+        }
+        for what, conf in cases.items():
+            with self.subTest(what=what):
+                r = run("check", "--config", conf, self.path("clean.wav"))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertTrue(r.stderr.startswith("vmscreen"), r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    def test_good_config(self):
+        conf = self.config('screening = { hold_severity = "high"; };\n')
+        r = run("check", "--config", conf, self.path("clean.wav"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    # --- JSON shape ---------------------------------------------------------
+
+    def test_json_shape(self):
+        names = ["clean.wav", "hostile.wav", "open.wav"]
+        rc, objs, err = self.check_json(*[self.path(n) for n in names])
+        self.assertEqual(rc, 1)
+        for name, o in zip(names, objs):
+            with self.subTest(name=name):
+                for key in ("file", "verdict", "duration_s", "alerts", "transcript",
+                            "metadata"):
+                    self.assertIn(key, o)
+                self.assertEqual(o["file"], self.path(name))
+                self.assertIn(o["verdict"], ("pass", "hold"))
+                self.assertIsInstance(o["duration_s"], float)
+                self.assertGreater(o["duration_s"], 1.0)
+                self.assertIsInstance(o["alerts"], list)
+                self.assertIsInstance(o["metadata"], dict)
+                tr = o["transcript"]
+                self.assertIsInstance(tr["text"], str)
+                self.assertTrue(tr["words"], "no words recognised")
+                prev = 0.0
+                for w in tr["words"]:
+                    for key in ("w", "start_s", "end_s", "conf"):
+                        self.assertIn(key, w)
+                    self.assertIsInstance(w["w"], str)
+                    self.assertLessEqual(w["start_s"], w["end_s"])
+                    self.assertGreaterEqual(w["start_s"], prev - 1e-9)
+                    self.assertLessEqual(w["end_s"], o["duration_s"] + 0.05)
+                    self.assertTrue(0.0 <= w["conf"] <= 1.0, w)
+                    prev = w["start_s"]
+                self.assertEqual(tr["text"], " ".join(w["w"] for w in tr["words"]))
+                for a in o["alerts"]:
+                    for key in ("type", "category", "severity", "start_s", "end_s",
+                                "evidence"):
+                        self.assertIn(key, a)
+
+    # --- sidecar ------------------------------------------------------------
+
+    def test_sidecar_hangup(self):
+        d = tempfile.mkdtemp(dir=self.dir)
+        wav = os.path.join(d, "call.wav")
+        shutil.copy(self.path("open.wav"), wav)
+        with open(os.path.join(d, "call.json"), "w") as f:
+            json.dump({"hangup_at": round(self.message_end, 2), "crm_id": "abc"}, f)
+        rc, objs, err = self.check_json(wav)
+        o = objs[0]
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(o["metadata"], {"crm_id": "abc"})
+        ol = [a for a in o["alerts"] if a["type"] == "open_line"]
+        self.assertEqual(len(ol), 1, o["alerts"])
+        self.assertEqual(ol[0]["category"], "after_hangup")
+        self.assertGreater(ol[0]["start_s"], self.message_end)
+
+    def test_broken_sidecar_is_unscreenable(self):
+        d = tempfile.mkdtemp(dir=self.dir)
+        wav = os.path.join(d, "call.wav")
+        shutil.copy(self.path("clean.wav"), wav)
+        with open(os.path.join(d, "call.json"), "w") as f:
+            f.write('{"hangup_at": "later"}')
+        rc, objs, err = self.check_json(wav)
+        self.assertEqual(rc, 1)
+        self.assertEqual(objs[0]["verdict"], "hold")
+        self.assertIn("call.json", err)
+
+    # --- unscreenable -------------------------------------------------------
+
+    def assert_unscreenable(self, files):
+        rc, objs, err = self.check_json(*files)
+        self.assertEqual(rc, 1)
+        for f, o in zip(files, objs):
+            with self.subTest(file=f):
+                self.assertEqual(o["file"], f)
+                self.assertEqual(o["verdict"], "hold")
+                self.assertIn("unscreenable", [a["type"] for a in o["alerts"]])
+                lines = [l for l in err.splitlines() if f + ":" in l]
+                self.assertEqual(len(lines), 1, err)
+
+    def test_missing_file(self):
+        self.assert_unscreenable([os.path.join(self.dir, "no-such-file.wav")])
+
+    @unittest.skipUnless(MALFORMED, "evaluation kit malformed/ not found")
+    def test_malformed_files(self):
+        self.assert_unscreenable(MALFORMED)
+
+    # --- text report --------------------------------------------------------
+
+    def test_text_report(self):
+        files = [self.path("clean.wav"), self.path("hostile.wav"),
+                 os.path.join(self.dir, "no-such-file.wav")]
+        r = run("check", *files)
+        self.assertEqual(r.returncode, 1)
+        verdicts = {}
+        for line in r.stdout.splitlines():
+            m = re.match(r"^(\S+)\s+(pass|HOLD)\s", line)
+            if m:
+                verdicts[m.group(1)] = m.group(2)
+        self.assertEqual(verdicts, {files[0]: "pass", files[1]: "HOLD", files[2]: "HOLD"},
+                         r.stdout)
+        self.assertIn("hostility", r.stdout)
+
+
+class RulesTest(unittest.TestCase):
+    def test_rules_test_hostility(self):
+        r = run("rules", "--test", "shut up and listen")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertTrue(any(l.split("\t")[0] == "hostility" for l in r.stdout.splitlines()),
+                        r.stdout)
+
+    def test_rules_test_clean(self):
+        r = run("rules", "--test", "your order ships monday")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_rules_lint(self):
+        r = run("rules", "--lint")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("load cleanly", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
