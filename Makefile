@@ -73,6 +73,28 @@ $(BUILD)/tests/tools/alert_driver: $(BUILD)/tests/tools/alert_driver.o $(OPS_LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL)
 
+# issue 6: fuzzing.  libFuzzer harnesses tests/fuzz/fuzz_NAME.c, built with clang and
+# ASan+UBSan into build/fuzz/ (`make fuzz`: seed build/fuzz/corpus/, run each for
+# FUZZ_SECONDS).  Linked with tests/fuzz/replay_main.c they are also test tools,
+# $(BUILD)/tests/fuzz/replay_NAME, that replay tests/fuzz/regressions/ in `make check`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC   ?= clang
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+TEST_BINS += $(patsubst %,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_NAMES))
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/daemon/runtime.o $(OPS_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(OPS_LIB) $(CORE_LIB) $(LIBS_ALL)
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/daemon/runtime.o build/fuzz/libvmscreen-ops.a build/fuzz/libvmscreen-core.a
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $(filter %.o,$^) build/fuzz/libvmscreen-ops.a build/fuzz/libvmscreen-core.a $(LIBS_ALL)
+.SECONDARY: $(patsubst %,build/fuzz/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)) $(patsubst %,$(BUILD)/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)) $(BUILD)/tests/fuzz/replay_main.o
+.PHONY: fuzz-build
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) CFLAGS='$(FUZZ_SAN)' $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_NAMES))
+fuzz: fuzz-build
+	@bash tests/fuzz/seed.sh
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_NAMES)
+
 deps:
 	@bash tests/deps.sh
 

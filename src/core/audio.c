@@ -140,10 +140,24 @@ static int audio_check_riff(int fd, off_t size, char *why, size_t whylen)
 			return 0;
 		}
 		if ((off_t)len > size - body) {
+			/* The id is the file's bytes: printable ASCII or \xNN only, since
+			 * the reason goes to a terminal and into the verdict's JSON (not
+			 * UTF-8: the evidence was dropped).  Found by tests/fuzz/fuzz_audio
+			 * (tests/fuzz/regressions/audio/riff-chunk-id-not-utf8.wav). */
+			char id[4 * 4 + 1];
+			size_t k = 0;
+			for (int i = 0; i < 4; i++) {
+				if (ck[i] >= 0x20 && ck[i] < 0x7f && ck[i] != '\\')
+					id[k++] = (char)ck[i];
+				else
+					k += (size_t)snprintf(id + k, sizeof id - k, "\\x%02x",
+					                      ck[i]);
+			}
+			id[k] = '\0';
 			vms_errf(why, whylen,
-			         "malformed WAV: chunk '%.4s' at byte %lld claims %lu bytes, past "
+			         "malformed WAV: chunk '%s' at byte %lld claims %lu bytes, past "
 			         "the end of the file",
-			         (const char *)ck, (long long)pos, (unsigned long)len);
+			         id, (long long)pos, (unsigned long)len);
 			return -1;
 		}
 		pos = body + len + (len & 1);

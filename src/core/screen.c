@@ -459,11 +459,28 @@ char *vms_result_json(const vms_result *r)
 	words = NULL;
 	json_object_set_new(o, "transcript", tr);
 	tr = NULL;
+	/* Metadata is carried through untouched, so it is spliced in at full
+	 * precision: through JSON_REAL_PRECISION(6) a sidecar's 1234567.89
+	 * came out as 1.23457e+06.  Found by tests/fuzz/fuzz_sidecar
+	 * (tests/fuzz/regressions/sidecar/metadata-real-precision.json). */
 	json_t *meta = r->metadata_json ? json_loads(r->metadata_json, 0, NULL) : NULL;
-	json_object_set_new(o, "metadata", meta ? meta : json_object());
-	json_object_set_new(o, "cpu_s", json_real(screen_round(r->cpu_s, 0.001)));
-	json_object_set_new(o, "version", json_string(VMS_VERSION));
-	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	char *mtext =
+	        json_is_object(meta) ? json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(meta);
+	json_t *tail = json_object();
+	if (tail != NULL) {
+		json_object_set_new(tail, "cpu_s", json_real(screen_round(r->cpu_s, 0.001)));
+		json_object_set_new(tail, "version", json_string(VMS_VERSION));
+	}
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6);
+	char *head_s = json_dumps(o, flags), *tail_s = tail ? json_dumps(tail, flags) : NULL;
+	if (head_s != NULL && tail_s != NULL && strlen(head_s) > 2 && strlen(tail_s) > 2)
+		out = vms_strdupf("%.*s,\"metadata\":%s,%s", (int)(strlen(head_s) - 1), head_s,
+		                  mtext ? mtext : "{}", tail_s + 1);
+	free(mtext);
+	free(head_s);
+	free(tail_s);
+	json_decref(tail);
 out:
 	free(text);
 	json_decref(alerts);
