@@ -187,8 +187,9 @@ static json_t *work_unscreenable(const job *j, const char *why)
 	return o;
 }
 
-/* 1 if the verdict carries an unscreenable finding. */
-static int work_has_unscreenable(json_t *v)
+/* 1 if the verdict carries an unscreenable finding; *why (if not NULL)
+ * gets its evidence, the reason, valid while v lives. */
+static int work_has_unscreenable(json_t *v, const char **why)
 {
 	json_t *alerts = json_object_get(v, "alerts"), *a;
 	size_t i;
@@ -196,8 +197,11 @@ static int work_has_unscreenable(json_t *v)
 	json_array_foreach(alerts, i, a)
 	{
 		const char *t = json_string_value(json_object_get(a, "type"));
-		if (t != NULL && strcmp(t, "unscreenable") == 0)
+		if (t != NULL && strcmp(t, "unscreenable") == 0) {
+			if (why != NULL)
+				*why = json_string_value(json_object_get(a, "evidence"));
 			return 1;
+		}
 	}
 	return 0;
 }
@@ -260,13 +264,14 @@ static int work_job(int idx, runtime *rt, job *j)
 			v = work_unscreenable(j, "the screening result could not be encoded");
 		}
 	}
-	int unscreenable = work_has_unscreenable(v);
+	const char *unscr_why = NULL;
+	int unscreenable = work_has_unscreenable(v, &unscr_why);
 	verdict = json_string_value(json_object_get(v, "verdict"));
 	if (verdict == NULL || (strcmp(verdict, "pass") != 0 && strcmp(verdict, "hold") != 0)) {
 		json_decref(v);
 		v = work_unscreenable(j, "the screening result has no verdict");
 		verdict = "hold";
-		unscreenable = 1;
+		unscreenable = work_has_unscreenable(v, &unscr_why);
 	}
 	/* fail closed: only an explicit pass without unscreenable findings passes */
 	if (strcmp(verdict, "pass") == 0 && !unscreenable)
@@ -332,9 +337,12 @@ static int work_job(int idx, runtime *rt, job *j)
 	}
 	work_attempts_clear(j);
 	metrics_screened(j->sp.name, verdict, r, wall);
-	dlog(LOG_INFO, "spool %s: %s -> %s (%s, %d finding%s%s)", j->sp.name, j->it.file,
-	     spool_state_name(dest), verdict, n_find, n_find == 1 ? "" : "s",
-	     unscreenable ? ", unscreenable" : "");
+	/* issue 6: an unscreenable file's log line says why (empty, truncated,
+	 * too long...), not only that it was held */
+	dlog(unscreenable ? LOG_WARNING : LOG_INFO, "spool %s: %s -> %s (%s, %d finding%s%s%s)",
+	     j->sp.name, j->it.file, spool_state_name(dest), verdict, n_find,
+	     n_find == 1 ? "" : "s", unscreenable ? ", unscreenable: " : "",
+	     unscreenable ? (unscr_why ? unscr_why : "no reason given") : "");
 	rc = WORK_DONE;
 out:
 	free(audit);

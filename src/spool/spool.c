@@ -71,19 +71,59 @@ void spool_set_logger(spool_log_fn fn)
 	spool_logger = fn ? fn : spool_default_log;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0 when the
+ * bytes there are not UTF-8 (stray continuation byte, overlong form,
+ * surrogate, beyond U+10FFFF, truncated sequence). */
+static size_t spool_utf8_len(const unsigned char *p)
+{
+	size_t n;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the terminating NUL */
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 /* printf-style logging through the configured logger; newlines and control
  * characters from file names are replaced so one event is one line. */
 void spool_log(int prio, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	/* issue 6: bytes that are not UTF-8 (a hostile file name) become '?'
+	 * too; journald stores a line with such bytes as an opaque blob. */
+	for (char *p = buf; *p; p += n) {
+		n = spool_utf8_len((const unsigned char *)p);
+		if (n == 0) {
 			*p = '?';
+			n = 1;
+		} else if (n == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
+			*p = '?';
+	}
 	spool_logger(prio, buf);
 }
 
@@ -177,6 +217,18 @@ int spool_name_ok(const char *name, const char **why)
 			*why = "name contains a control character";
 			return 0;
 		}
+	/* issue 6: the name goes into JSON (verdict, audit line, alerts), which
+	 * must be UTF-8: jansson refuses anything else, and such a file was
+	 * claimed, then stuck in active/ retrying an audit line it could never
+	 * write.  Refuse it here, where it stays untouched in incoming/. */
+	for (const unsigned char *p = (const unsigned char *)name; *p;) {
+		size_t len = spool_utf8_len(p);
+		if (len == 0) {
+			*why = "name is not valid UTF-8";
+			return 0;
+		}
+		p += len;
+	}
 	if (spool_ends_with(name, ".verdict")) {
 		*why = "name ends in .verdict (reserved)";
 		return 0;
@@ -715,10 +767,12 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 		return SPOOL_TEMPFAIL;
 	/* the name might have been swapped for a symlink between lstat and
 	 * rename: check what we actually moved, and give it back if bad */
-	if (lstat(dst, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (lstat(dst, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		/* issue 6: st_nlink too, see spool_incoming_walk() */
 		spool_log(LOG_WARNING,
-		          "spool %s: incoming/%s: changed to a non-regular file: skipped", sp->name,
-		          name);
+		          "spool %s: incoming/%s: changed to a non-regular or hard-linked file: "
+		          "skipped",
+		          sp->name, name);
 		if (spool_rename_noreplace(dst, src) < 0)
 			unlink(dst);
 		return SPOOL_ERR;
@@ -859,6 +913,17 @@ int spool_incoming_walk(const spool *sp,
 			fn(sp, de->d_name, NULL,
 			   S_ISLNK(st.st_mode) ? "a symlink (never followed)"
 			                       : "not a regular file",
+			   arg);
+			continue;
+		}
+		/* issue 6: a hard link shares its bytes with a name outside the
+		 * spool, through which they could be rewritten after screening
+		 * (a gate bypass).  Like Postfix's pickup, take only files with
+		 * one link; the entry stays in incoming/. */
+		if (st.st_nlink > 1 && !spool_name_is_json(de->d_name)) {
+			fn(sp, de->d_name, NULL,
+			   "a hard link (another name outside the spool could change it "
+			   "after screening)",
 			   arg);
 			continue;
 		}

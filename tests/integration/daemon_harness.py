@@ -29,6 +29,12 @@ TEXTS = {
     "clean": "Your order ships Monday. Bye.",
     "flagged": "Shut up and listen to me. Bye.",
 }
+# one-second clips (padded or cut to exactly 1.0 s): fast to screen, for the
+# fault and load tests that push hundreds of files through the daemon
+SHORT_TEXTS = {
+    "clean_1s": "Thanks, bye.",
+    "flagged_1s": "Shut up idiot.",
+}
 
 
 def clip(kind):
@@ -40,6 +46,13 @@ def clip(kind):
         _CLIP_DIR = tempfile.mkdtemp(prefix="vmsd-clips-")
     raw = os.path.join(_CLIP_DIR, kind + ".raw.wav")
     out = os.path.join(_CLIP_DIR, kind + ".wav")
+    if kind in SHORT_TEXTS:
+        subprocess.run(["flite", "-voice", "slt", "-t", SHORT_TEXTS[kind], "-o", raw],
+                       check=True)
+        subprocess.run(["sox", raw, "-r", "16000", "-b", "16", out, "pad", "0", "1",
+                        "trim", "0", "1"], check=True)
+        _CLIPS[kind] = out
+        return out
     subprocess.run(["flite", "-voice", "slt", "-t", TEXTS[kind], "-o", raw], check=True)
     subprocess.run(["sox", raw, "-r", "16000", "-b", "16", out, "pad", "0", "0.5"], check=True)
     _CLIPS[kind] = out
@@ -62,6 +75,7 @@ class Daemon:
         self.metrics = os.path.join(self.dir, "metrics.prom")
         self.conf = os.path.join(self.dir, "vmscreend.conf")
         self.log_path = os.path.join(self.dir, "daemon.log")
+        self.outbox = os.path.join(self.dir, "outbox")
         self.workers = workers
         self.settle_ms = settle_ms
         self.extra = extra
@@ -91,21 +105,21 @@ class Daemon:
                 "retry_interval_s = 1;\nmin_free_mb = 1;\noutbox_dir = \"%s\";\n"
                 "spools = (\n  %s\n);\n%s\n" %
                 (self.workers, self.audit, self.metrics, self.settle_ms,
-                 os.path.join(self.dir, "outbox"), items, self.extra if extra is None else extra))
+                 self.outbox, items, self.extra if extra is None else extra))
 
     def write_config(self, text=None):
         with open(self.conf + ".tmp", "w") as f:
             f.write(self.config_text() if text is None else text)
         os.rename(self.conf + ".tmp", self.conf)
 
-    def start(self, wait_ready=True, args=()):
+    def start(self, wait_ready=True, args=(), allow_root_flag=True):
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = self.notify_path
         env["WATCHDOG_USEC"] = "2000000"
         env.pop("WATCHDOG_PID", None)
         self.messages.clear()  # READY=1 must come from this run
         cmd = [DAEMON, "--config", self.conf]
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and allow_root_flag:
             cmd.append("--allow-root")
         cmd += list(args)
         with open(self.log_path, "a") as log:
@@ -165,7 +179,8 @@ class Daemon:
 
     def log_text(self):
         try:
-            with open(self.log_path) as f:
+            # errors="replace": a hostile file name must not break the reader
+            with open(self.log_path, errors="replace") as f:
                 return f.read()
         except OSError:
             return ""
@@ -228,6 +243,29 @@ class Daemon:
                     with open(os.path.join(base, st, stem + ".verdict.json")) as vf:
                         return st, json.load(vf)
         raise AssertionError("%s not finished" % name)
+
+    def proc_status(self, key):
+        """A /proc/PID/status field of the running daemon in kB (VmHWM,
+        VmRSS...), or None."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        return int(line.split()[1])
+        except (OSError, AttributeError):
+            pass
+        return None
+
+    def fds(self):
+        """{fd: target} of the running daemon's open descriptors."""
+        d = "/proc/%d/fd" % self.proc.pid
+        out = {}
+        for fd in os.listdir(d):
+            try:
+                out[int(fd)] = os.readlink(os.path.join(d, fd))
+            except OSError:
+                pass
+        return out
 
     def audit_lines(self):
         if not os.path.exists(self.audit):
