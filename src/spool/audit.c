@@ -58,8 +58,21 @@ int spool_audit_append(const char *audit_path, const char *line)
 	while (flock(fd, LOCK_EX) < 0)
 		if (errno != EINTR)
 			goto fail;
-	if (spool_audit_write_all(fd, buf, len + 1) < 0)
+	/* issue 6: on a full disk write(2) can land part of the line and then
+	 * fail; the next append would glue a whole line onto that fragment and
+	 * leave one line that is not JSON.  Remember where the line starts and
+	 * cut a failed write back to it (every writer holds the flock). */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
 		goto fail;
+	if (spool_audit_write_all(fd, buf, len + 1) < 0) {
+		int e = errno;
+		if (ftruncate(fd, st.st_size) < 0)
+			spool_log(LOG_ERR, "audit log %s: cannot remove a partial line: %s",
+			          audit_path, strerror(errno));
+		errno = e;
+		goto fail;
+	}
 	if (fsync(fd) < 0)
 		goto fail;
 	rc = 0;

@@ -33,7 +33,7 @@ TEXTS = {
 # fault and load tests that push hundreds of files through the daemon
 SHORT_TEXTS = {
     "clean_1s": "Thanks, bye.",
-    "flagged_1s": "Shut up idiot.",
+    "flagged_1s": "Shut up, idiot.",
 }
 
 
@@ -49,7 +49,7 @@ def clip(kind):
     if kind in SHORT_TEXTS:
         subprocess.run(["flite", "-voice", "slt", "-t", SHORT_TEXTS[kind], "-o", raw],
                        check=True)
-        subprocess.run(["sox", raw, "-r", "16000", "-b", "16", out, "pad", "0", "1",
+        subprocess.run(["sox", "-V1", raw, "-r", "16000", "-b", "16", out, "pad", "0", "1",
                         "trim", "0", "1"], check=True)
         _CLIPS[kind] = out
         return out
