@@ -40,6 +40,7 @@ typedef struct vms_settings {
 	double max_duration_s;         /* longer recordings are unscreenable */
 	double min_duration_s;         /* shorter ones too */
 	long max_file_bytes;           /* refuse to read larger files */
+	int vocabulary_words;          /* most probable LM words decoded; 0 = all */
 } vms_settings;
 
 typedef struct vms_word {

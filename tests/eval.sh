@@ -17,5 +17,5 @@ if [ ! -f "$out/truth.jsonl" ] || [ "$scen" -nt "$out/truth.jsonl" ]; then
 	python3 "$kit/synth.py" "$scen" "$out" 2>"$out.synth.log"
 fi
 python3 -c 'import json,sys; [print(sys.argv[1]+"/"+json.loads(l)["file"]) for l in open(sys.argv[1]+"/truth.jsonl")]' "$out" \
-	| xargs "$bin/vmscreen" check --json >"$out.results.jsonl" 2>"$out.check.log" || true
+	| xargs "$bin/vmscreen" check ${VMS_CHECK_CONFIG:+--config "$VMS_CHECK_CONFIG"} --json >"$out.results.jsonl" 2>"$out.check.log" || true
 python3 "$kit/score.py" "$out/truth.jsonl" "$out.results.jsonl" "$@"

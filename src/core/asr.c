@@ -69,8 +69,10 @@ static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err
 	return 0;
 }
 
-/* Build a decoder from the settings and decoder.conf (which may be NULL). */
-vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err, size_t errlen)
+/* Build a decoder from the settings, a working dictionary (NULL: the
+ * settings' own) and decoder.conf (which may be NULL). */
+vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf, char *err,
+                     size_t errlen)
 {
 	char *argv[ASR_MAX_ARGS];
 	int argc = 0;
@@ -85,7 +87,7 @@ vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err,
 	argv[argc++] = (char *)"-lm";
 	argv[argc++] = (char *)s->lm;
 	argv[argc++] = (char *)"-dict";
-	argv[argc++] = (char *)s->dict;
+	argv[argc++] = (char *)(dict ? dict : s->dict);
 	argv[argc++] = (char *)"-logfn";
 	argv[argc++] = (char *)"/dev/null";
 	if (decoder_conf != NULL) {

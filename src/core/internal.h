@@ -92,7 +92,9 @@ void vms_wordseqs_free(vms_wordseqs *ws);
 /* Bounds of sequence k. */
 size_t vms_wordseqs_len(const vms_wordseqs *ws, size_t k);
 
-vms_asr *vms_asr_new(const vms_settings *s, const char *decoder_conf, char *err, size_t errlen);
+/* dict overrides the settings' dictionary when not NULL. */
+vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf, char *err,
+                     size_t errlen);
 void vms_asr_free(vms_asr *a);
 /* Transcribe [start_s, end_s) of one channel; appends words (times absolute). */
 int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
@@ -126,6 +128,20 @@ size_t vms_rules_match(const vms_rules *r, const char *const *words, size_t n, v
  * considered at position i, as "w1\0w2\0\0". */
 size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const char *const *alts,
                             size_t n, vms_hit_cb cb, void *arg);
+
+/* Call cb for every literal word (prefix = 0) and prefix (prefix = 1)
+ * the rules name, aliases included. */
+void vms_rules_words(const vms_rules *r, void (*cb)(const char *w, int prefix, void *arg),
+                     void *arg);
+
+/* --- lexicon.c -------------------------------------------------------- */
+
+/* Write the decoder's working dictionary (top_n language-model words plus
+ * every word the packs name) to an unlinked temp file kept open as
+ * *out_fd; out receives a path the decoder can open (/proc/self/fd/N). */
+int vms_lexicon_build(const vms_settings *s, const vms_rules *const *packs, size_t n_packs,
+                      size_t top_n, int *out_fd, char *out, size_t outlen, char *err,
+                      size_t errlen);
 
 /* --- openline.c ------------------------------------------------------- */
 

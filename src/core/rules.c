@@ -21,6 +21,11 @@
 #define RULES_MAX_DEPTH 8
 #define RULES_MAX_GAP 9
 #define RULES_FILE_MAX (1024 * 1024)
+/* The backtracking matcher tries every way a pattern can be placed: "~9 ~9
+ * ~9 ~9 ~9 ~9 ~9 ~9 z" took 52 CPU seconds on 48 words, a stuck worker on a
+ * long call.  Patterns with more ways than this (the packs' largest has 800)
+ * are refused at load (tests/fuzz/regressions/rules/gaps-exponential.rules). */
+#define RULES_MAX_WAYS 10000UL
 
 typedef enum { NODE_WORD, NODE_PREFIX, NODE_GROUP, NODE_GAP } rules_node_kind;
 
@@ -107,6 +112,7 @@ static void rules_link_aliases(vms_rules *r);
 static void rules_link_seq(vms_rules *r, rules_seq *s);
 static char *rules_trim(char *s);
 static int rules_valid_id(const char *s);
+static void rules_seq_words(const rules_seq *s, void (*cb)(const char *, int, void *), void *arg);
 
 /* Strip leading and trailing white space in place. */
 static char *rules_trim(char *s)
@@ -256,11 +262,62 @@ static int rules_parse_seq(rules_parser *p, rules_seq *out, int depth, int in_gr
 	return 0;
 }
 
+/*
+ * Worst-case ways the matcher may try a sequence from one word: gaps and
+ * optional items multiply, alternatives that can begin on the same word
+ * add up (those that begin with anything but a plain word always count).
+ * Saturates just above RULES_MAX_WAYS.
+ */
+static unsigned long rules_ways(const rules_seq *s)
+{
+	unsigned long ways = 1;
+	for (size_t i = 0; i < s->n; i++) {
+		const rules_node *node = &s->nodes[i];
+		unsigned long k = 1;
+		if (node->kind == NODE_GAP) {
+			k = (unsigned long)node->gap + 1;
+		} else if (node->kind == NODE_GROUP) {
+			unsigned long wild = 0, most = 0;
+			for (size_t a = 0; a < node->n_alts; a++) {
+				const rules_node *f = &node->alts[a].nodes[0];
+				unsigned long same = 0;
+				if (f->kind != NODE_WORD || f->optional) {
+					wild += rules_ways(&node->alts[a]);
+					continue;
+				}
+				for (size_t b = 0; b < node->n_alts; b++) {
+					const rules_node *g = &node->alts[b].nodes[0];
+					if (g->kind == NODE_WORD && !g->optional &&
+					    strcmp(g->word, f->word) == 0)
+						same += rules_ways(&node->alts[b]);
+					if (same > RULES_MAX_WAYS)
+						break;
+				}
+				most = same > most ? same : most;
+				if (wild + most > RULES_MAX_WAYS)
+					break;
+			}
+			k = wild + most;
+		}
+		if (node->optional)
+			k++;
+		ways *= k;
+		if (ways > RULES_MAX_WAYS)
+			return RULES_MAX_WAYS + 1;
+	}
+	return ways;
+}
+
 /* Compile pattern text; where names file:line for errors. */
 static int rules_compile(const char *text, rules_seq *out, char *err, size_t errlen,
                          const char *where)
 {
 	rules_parser p = {.err = err, .errlen = errlen, .where = where};
+	/* out is freed on every failure, also when tokenizing fails before the
+	 * parser sets it: a caller's stale `g` (a guard already pushed) was
+	 * freed twice.  Found by tests/fuzz/fuzz_rules
+	 * (tests/fuzz/regressions/rules/guard-too-long-double-free.rules). */
+	memset(out, 0, sizeof *out);
 	int rc = rules_tokenize(&p, text);
 	if (rc == 0)
 		rc = rules_parse_seq(&p, out, 0, 0);
@@ -276,6 +333,13 @@ static int rules_compile(const char *text, rules_seq *out, char *err, size_t err
 			vms_errf(err, errlen, "%s: pattern can match nothing at all", where);
 			rc = -1;
 		}
+	}
+	if (rc == 0 && rules_ways(out) > RULES_MAX_WAYS) {
+		vms_errf(err, errlen,
+		         "%s: pattern too ambiguous: over %lu ways to place its gaps, optional "
+		         "words and alternatives (use fewer or shorter gaps)",
+		         where, RULES_MAX_WAYS);
+		rc = -1;
 	}
 	for (size_t i = 0; i < p.n; i++)
 		free(p.toks[i]);
@@ -796,4 +860,32 @@ size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const 
 		}
 	}
 	return hits;
+}
+
+/* Every literal and prefix in a sequence, recursively. */
+static void rules_seq_words(const rules_seq *s, void (*cb)(const char *, int, void *), void *arg)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const rules_node *node = &s->nodes[i];
+		if (node->kind == NODE_WORD || node->kind == NODE_PREFIX)
+			cb(node->word, node->kind == NODE_PREFIX, arg);
+		for (size_t a = 0; a < node->n_alts; a++)
+			rules_seq_words(&node->alts[a], cb, arg);
+	}
+}
+
+/* See internal.h: what the vocabulary must contain for the rules to fire. */
+void vms_rules_words(const vms_rules *r, void (*cb)(const char *w, int prefix, void *arg),
+                     void *arg)
+{
+	for (size_t i = 0; r && i < r->n; i++) {
+		rules_seq_words(&r->rules[i].pattern, cb, arg);
+		for (size_t g = 0; g < r->rules[i].n_before; g++)
+			rules_seq_words(&r->rules[i].before[g], cb, arg);
+		for (size_t g = 0; g < r->rules[i].n_after; g++)
+			rules_seq_words(&r->rules[i].after[g], cb, arg);
+	}
+	for (size_t a = 0; r && a < r->n_aliases; a++)
+		for (char **v = r->aliases[a].variants; v && *v; v++)
+			cb(*v, 0, arg);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -26,6 +27,8 @@ struct vms_engine {
 	vms_rules *rules;
 	vms_rules *signoffs;
 	char decoder_conf[VMS_PATH_MAX];
+	char dict[VMS_PATH_MAX]; /* working vocabulary, or "" for the full one */
+	int dict_fd;
 };
 
 struct vms_worker {
@@ -59,6 +62,7 @@ vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen)
 		return NULL;
 	}
 	e->settings = *s;
+	e->dict_fd = -1;
 	if (snprintf(path, sizeof path, "%s/rules", s->models_dir) >= (int)sizeof path) {
 		vms_errf(err, errlen, "%s: path too long", s->models_dir);
 		goto fail;
@@ -78,6 +82,12 @@ vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen)
 	}
 	if (stat(e->decoder_conf, &st) < 0)
 		e->decoder_conf[0] = '\0';
+	if (s->vocabulary_words > 0) {
+		const vms_rules *packs[] = {e->rules, e->signoffs};
+		if (vms_lexicon_build(s, packs, 2, (size_t)s->vocabulary_words, &e->dict_fd,
+		                      e->dict, sizeof e->dict, err, errlen) < 0)
+			goto fail;
+	}
 	return e;
 fail:
 	vms_engine_free(e);
@@ -90,6 +100,8 @@ void vms_engine_free(vms_engine *e)
 		return;
 	vms_rules_free(e->rules);
 	vms_rules_free(e->signoffs);
+	if (e->dict_fd >= 0)
+		close(e->dict_fd);
 	free(e);
 }
 
@@ -111,8 +123,8 @@ vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen)
 	if (w == NULL)
 		return NULL;
 	w->engine = e;
-	w->asr =
-	        vms_asr_new(&e->settings, e->decoder_conf[0] ? e->decoder_conf : NULL, err, errlen);
+	w->asr = vms_asr_new(&e->settings, e->dict[0] ? e->dict : NULL,
+	                     e->decoder_conf[0] ? e->decoder_conf : NULL, err, errlen);
 	if (w->asr == NULL) {
 		free(w);
 		return NULL;

@@ -83,6 +83,7 @@ void vms_settings_defaults(vms_settings *s)
 	s->max_duration_s = 1800.0;
 	s->min_duration_s = 0.3;
 	s->max_file_bytes = 512L * 1024 * 1024;
+	s->vocabulary_words = 20000; /* see lexicon.c for the measurement */
 }
 
 /* Copy a string setting into a fixed buffer, failing loudly on overflow. */
@@ -157,6 +158,15 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 			goto out;
 		}
 		s->min_duration_s = d;
+	}
+	if (config_setting_lookup_int(g, "vocabulary_words", &i)) {
+		if (i < 0 || i > 1000000) {
+			vms_errf(err, errlen,
+			         "%s: screening.vocabulary_words must be 0 (all) to 1000000",
+			         config_path);
+			goto out;
+		}
+		s->vocabulary_words = i;
 	}
 	if (config_setting_lookup_int(g, "max_file_mb", &i)) {
 		if (i <= 0 || i > 16384) {
