@@ -118,7 +118,9 @@ int webhook_secret_load(const char *path, unsigned char **key, size_t *keylen, c
 
 	*key = NULL;
 	*keylen = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: a FIFO named as secret_file would block open() (and
+	 * `vmscreend --check`) forever; fstat below refuses it instead. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "secret_file %s: %s", path, strerror(errno));
 		return -1;
 	}
