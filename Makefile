@@ -108,6 +108,20 @@ check: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan build/asan/vmscreen $(if $(DAEMON_SRC),build/asan/vmscreend) $(patsubst build/rel/%,build/asan/%,$(TEST_BINS))
 	@bash tests/run.sh
 
+# issue 6: the heavier fault and load tests (tmpfs disk full, webhook down,
+# kill -9 across 300 files, a 1,000-file burst), on the optimised build only.
+# .ci/run calls it after `make check`.  About 10 minutes on 2 cores.
+.PHONY: check-faults
+check-faults: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p build/test-logs; rc=0; for t in tests/faults/test_*.py; do \
+		n=$$(basename $$t .py); log=build/test-logs/rel-faults-$$n.log; \
+		if VMS_BIN_DIR=$(CURDIR)/build/rel VMS_FLAVOUR=rel VMSCREEN_MODELS=$(CURDIR)/models \
+			timeout 1500 python3 $$t -v >$$log 2>&1; then echo "PASS rel/faults/$$n"; \
+		else rc=1; echo "FAIL rel/faults/$$n (log: $$log)"; tail -n 30 $$log | sed 's/^/    /'; fi; \
+		grep -E '^  (load|kill -9|disk full):|^(Ran|OK|FAILED)' $$log | sed 's/^/    /'; \
+	done; exit $$rc
+
 bench: deps all
 	@bash tests/bench/run.sh
 
