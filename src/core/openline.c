@@ -24,7 +24,7 @@
 #define OL_SIGNOFF_TAIL_S 0.8  /* a sign-off ends its stretch of speech */
 #define OL_SIGNOFF_LEVEL_DB 10 /* ... and is said at message level */
 #define OL_OTHER_GRACE_S 1.5   /* after the other party's last word */
-#define OL_QUIET_DB 8.0        /* "off-mic": this far below the message */
+#define OL_QUIET_DB 6.0        /* "off-mic": this far below the message */
 #define OL_QUIET_PAUSE_S 1.0   /* ... after a pause at least this long */
 #define OL_QUIET_MIN_S 1.0     /* ... and lasting at least this long */
 #define OL_POSTSCRIPT_DB 6.0   /* a postscript is at message level */
