@@ -26,6 +26,20 @@ int vms_sidecar_path(const char *audio_path, char *buf, size_t len)
 }
 
 /*
+ * jansson quotes the offending token in its message, cut at a byte (so
+ * maybe mid-character) and raw: a reason must stay printable UTF-8, since
+ * it becomes the verdict's evidence (json_string() refused it and the
+ * evidence was dropped).  Found by tests/fuzz/fuzz_sidecar
+ * (tests/fuzz/regressions/sidecar/error-token-not-utf8.json).
+ */
+static void sidecar_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+/*
  * Read a sidecar.  Absent is fine (0, empty metadata).  Present but broken
  * is an error: the PBX meant to tell us something and we cannot tell what.
  */
@@ -50,6 +64,7 @@ int vms_sidecar_read(const char *path, vms_sidecar *out, char *why, size_t whyle
 	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (root == NULL || !json_is_object(root)) {
+		sidecar_printable(jerr.text);
 		vms_errf(why, whylen, "sidecar %s: %s", path,
 		         root ? "not a JSON object" : jerr.text);
 		json_decref(root);
