@@ -330,12 +330,17 @@ static int work_job(int idx, runtime *rt, job *j)
 		metrics_error(ERR_ALERT);
 		goto out;
 	}
+	/* issue 6: forget the attempts before the move, not after: a kill -9
+	 * between the move and the unlink left .attempts-ID behind in active/
+	 * for good (its item had gone, so nothing ever removed it).  Screening
+	 * has finished here, so a crash before the move rightly starts the
+	 * count again. */
+	work_attempts_clear(j);
 	int mrc = spool_move(&j->sp, &j->it, dest);
 	if (mrc != SPOOL_OK) {
 		metrics_error(ERR_MOVE);
 		goto out;
 	}
-	work_attempts_clear(j);
 	metrics_screened(j->sp.name, verdict, r, wall);
 	/* issue 6: an unscreenable file's log line says why (empty, truncated,
 	 * too long...), not only that it was held */
