@@ -24,7 +24,7 @@ for scen in "${corpora[@]}"; do
 	# vmscreen, one process, one worker: CPU seconds and peak RSS
 	/usr/bin/time -f '%U %S %M %e' -o "$dir.time" "$bin/vmscreen" check --json $(cat "$dir.files") \
 		>"$dir.vms.jsonl" 2>/dev/null || true
-	read -r u s rss wall1 <"$dir.time"
+	read -r u s rss wall1 < <(tail -n 1 "$dir.time")
 	# wall-clock throughput with two processes (one per core)
 	start=$(date +%s.%N)
 	xargs -P 2 -n $(((n + 1) / 2)) "$bin/vmscreen" check --json <"$dir.files" >/dev/null 2>&1 || true
@@ -32,7 +32,7 @@ for scen in "${corpora[@]}"; do
 	# the plain alternative
 	/usr/bin/time -f '%U %S %M %e' -o "$dir.base.time" bash tests/bench/baseline.sh $(cat "$dir.files") \
 		>"$dir.base.jsonl" 2>/dev/null || true
-	read -r bu bs brss bwall <"$dir.base.time"
+	read -r bu bs brss bwall < <(tail -n 1 "$dir.base.time")
 	score() { python3 "$kit/score.py" "$dir/truth.jsonl" "$1" | awk '/^(hold_recall|false_hold_rate|open_line_recall|category_recall) /{printf "%s=%s ", $1, $2}'; }
 	echo "== $name: $n files, $audio s of audio"
 	python3 - "$u" "$s" "$rss" "$wall1" "$wall2" "$bu" "$bs" "$bwall" "$audio" <<'PY'
@@ -47,3 +47,5 @@ PY
 	echo "vmscreen   $(score "$dir.vms.jsonl")"
 	echo "baseline   $(score "$dir.base.jsonl")"
 done
+echo "== daemon latency (tests/bench/latency.py)"
+VMS_BIN_DIR=$bin python3 tests/bench/latency.py
