@@ -31,7 +31,8 @@ static size_t split(char *s, const char **w, size_t max)
 {
 	size_t n = 0;
 	char *save = NULL;
-	for (char *t = strtok_r(s, " \t\r\n", &save); t && n < max; t = strtok_r(NULL, " \t\r\n", &save))
+	for (char *t = strtok_r(s, " \t\r\n", &save); t && n < max;
+	     t = strtok_r(NULL, " \t\r\n", &save))
 		w[n++] = t;
 	return n;
 }
@@ -58,7 +59,7 @@ static vms_rules *parse(const char *text)
 START_TEST(test_literal_and_alternatives)
 {
 	vms_rules *r = parse("category hostility\nseverity high\nrule shut: shut (the hell)? up\n"
-			     "rule done: we are done (talking|speaking) (to|with) you\n");
+	                     "rule done: we are done (talking|speaking) (to|with) you\n");
 	ck_assert_uint_eq(vms_rules_count(r), 2);
 	hits h = run(r, "i need you to shut up and listen");
 	ck_assert_uint_eq(h.n, 1);
@@ -75,7 +76,7 @@ END_TEST
 START_TEST(test_gaps_prefix_and_optional_groups)
 {
 	vms_rules *r = parse("category blame\nrule nmp: (not|isn't) ~2 my (problem|issue)\n"
-			     "category insult\nrule stupid: stupid* (customer|person)?\n");
+	                     "category insult\nrule stupid: stupid* (customer|person)?\n");
 	ck_assert_uint_eq(run(r, "that is not really my problem").n, 1);
 	ck_assert_uint_eq(run(r, "that is not my issue").n, 1);
 	ck_assert_uint_eq(run(r, "not at all really my problem").n, 0); /* gap of 3 */
@@ -89,11 +90,11 @@ END_TEST
 START_TEST(test_guards)
 {
 	vms_rules *r = parse("category blame\nseverity medium\n"
-			     "rule your_fault: (your|you're) own? fault\n"
-			     "  unless-before: (not|isn't)\n"
-			     "  unless-after: not ours\n"
-			     "rule frustrating: (you|this) (are|is) frustrating\n"
-			     "  unless-before: nothing ~2\n");
+	                     "rule your_fault: (your|you're) own? fault\n"
+	                     "  unless-before: (not|isn't)\n"
+	                     "  unless-after: not ours\n"
+	                     "rule frustrating: (you|this) (are|is) frustrating\n"
+	                     "  unless-before: nothing ~2\n");
 	ck_assert_uint_eq(run(r, "the damage is your own fault").n, 1);
 	ck_assert_uint_eq(run(r, "it was not your fault").n, 0);
 	ck_assert_uint_eq(run(r, "your fault not ours").n, 0);
@@ -106,7 +107,7 @@ END_TEST
 START_TEST(test_aliases_and_severity)
 {
 	vms_rules *r = parse("alias damn = dam damned\ncategory profanity\nseverity high\n"
-			     "rule damn: damn\n  severity: medium\n  note: mild\n");
+	                     "rule damn: damn\n  severity: medium\n  note: mild\n");
 	char buf[256];
 	const char *w[8];
 	snprintf(buf, sizeof buf, "your dam banners");
@@ -123,23 +124,23 @@ START_TEST(test_parse_errors_name_file_and_line)
 	static const struct {
 		const char *text, *want;
 	} bad[] = {
-		{"rule x: hello\n", "test.rules:1"},
-		{"category a\nrule x hello\n", "test.rules:2"},
-		{"category a\nrule x: (a|b\n", "missing ')'"},
-		{"category a\nrule x: a ~12\n", "gap"},
-		{"category a\nrule x: a?\n", "nothing at all"},
-		{"category a\nseverity huge\n", "unknown severity"},
-		{"category a\nrule x: a\n  colour: red\n", "unknown rule setting"},
-		{"category a\n  severity: high\n", "outside a rule"},
-		{"category a\nfrobnicate\n", "unknown directive"},
-		{"category a\nrule x: a ) b\n", "unexpected"},
+	        {"rule x: hello\n", "test.rules:1"},
+	        {"category a\nrule x hello\n", "test.rules:2"},
+	        {"category a\nrule x: (a|b\n", "missing ')'"},
+	        {"category a\nrule x: a ~12\n", "gap"},
+	        {"category a\nrule x: a?\n", "nothing at all"},
+	        {"category a\nseverity huge\n", "unknown severity"},
+	        {"category a\nrule x: a\n  colour: red\n", "unknown rule setting"},
+	        {"category a\n  severity: high\n", "outside a rule"},
+	        {"category a\nfrobnicate\n", "unknown directive"},
+	        {"category a\nrule x: a ) b\n", "unexpected"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char err[256] = "";
 		vms_rules *r = vms_rules_parse(bad[i].text, "test.rules", err, sizeof err);
 		ck_assert_msg(r == NULL, "accepted: %s", bad[i].text);
 		ck_assert_msg(strstr(err, bad[i].want) != NULL, "error '%s' lacks '%s'", err,
-			      bad[i].want);
+		              bad[i].want);
 	}
 }
 END_TEST
