@@ -44,6 +44,7 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # issue 4: driver for tests/integration/test_webhooks.py (built with the tests, not run as one)
 TEST_BINS += $(BUILD)/tests/tools/alert_driver
 
+.PHONY: format-check
 .PHONY: all deps demo check check-unit check-integration check-asan bench fuzz install clean format valgrind
 all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend)
 
@@ -128,8 +129,11 @@ bench: deps all
 valgrind: deps all $(TEST_BINS)
 	@VMS_VALGRIND=1 bash tests/run.sh --unit-only
 
+C_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h tests/tools/*.c tests/fuzz/*.c)
 format:
-	clang-format -i $(wildcard include/*.h src/*/*.c src/*/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(C_FILES)
+format-check:
+	@clang-format --dry-run -Werror $(C_FILES) && echo "clang-format: clean"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/vmscreen

@@ -7,7 +7,7 @@ PKGS=(build-essential pkg-config python3
       libsndfile1-dev libsamplerate0-dev libpocketsphinx-dev pocketsphinx pocketsphinx-en-us
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
-      valgrind clang libclang-rt-14-dev systemd procps)
+      valgrind clang clang-format libclang-rt-14-dev systemd procps bc)
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

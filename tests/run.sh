@@ -40,6 +40,10 @@ record() { # name status logfile
 	fi
 }
 
+if [ $unit_only -eq 0 ]; then
+	make --no-print-directory format-check >"$log/format.log" 2>&1
+	record "format/clang-format" $? "$log/format.log"
+fi
 for fl in "${flavours[@]}"; do
 	bin=build/$fl
 	for t in "$bin"/tests/test_*; do
