@@ -270,7 +270,11 @@ int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, doubl
 		to = n;
 	if (from >= to)
 		return 0;
-	if (ps_start_utt(a->ps) < 0)
+	/* A new stream for every utterance: otherwise the front end carries
+	 * state (frame counter, noise and silence tracking) from the previous
+	 * utterance, and a file's words would depend on what was screened
+	 * before it. */
+	if (ps_start_stream(a->ps) < 0 || ps_start_utt(a->ps) < 0)
 		return -1;
 	if (ps_process_raw(a->ps, x + from, to - from, FALSE, TRUE) < 0) {
 		ps_end_utt(a->ps);

@@ -113,6 +113,21 @@ class CheckTest(unittest.TestCase):
             self.results[name] = (rc, objs[0], err)
         return self.results[name]
 
+    # --- determinism ---------------------------------------------------------
+
+    def test_result_does_not_depend_on_the_file_before(self):
+        # One decoder screens file after file (as each daemon worker does):
+        # what it heard in one file must not change what it hears in the next.
+        def key(o):
+            return (o["verdict"], o["transcript"]["text"],
+                    [(w["w"], w["start_s"], w["end_s"]) for w in o["transcript"]["words"]],
+                    sorted((a["type"], a["rule"], a["start_s"]) for a in o["alerts"]))
+        _, alone, _ = self.check_json(self.path("hostile.wav"))
+        _, seq, _ = self.check_json(self.path("clean.wav"), self.path("hostile.wav"),
+                                    self.path("open.wav"), self.path("hostile.wav"))
+        self.assertEqual(key(alone[0]), key(seq[1]))
+        self.assertEqual(key(alone[0]), key(seq[3]))
+
     # --- exit codes ---------------------------------------------------------
 
     def test_clean_passes(self):
