@@ -16,7 +16,7 @@ if [ ! -f "$out/5-broken.wav" ]; then
 	say 1-clean slt 0 "Hi Mister Johnson, this is Dave from Acme Communications. The technician will be there on Wednesday at ten. Please call me back at five five five, one two one two. Thanks, bye."
 	sox "$out/1-clean.wav" "$out/1-clean.tmp.wav" pad 0 1 && mv "$out/1-clean.tmp.wav" "$out/1-clean.wav"
 	say 2-hostile rms 0 "Mister Grant, this is Bill from Titan Telecom. I need you to shut up and listen for once. Your order ships next week. Bye."
-	say 3-survey kal16 0 "Hi, this is Jeff from Sunrise Motors. When you get the survey, please score me a ten. Anything less than a ten and I get in trouble. Bye."
+	say 3-survey slt 0 "Hi, this is Jeff from Sunrise Motors. When you get the survey, please score me a ten. Anything less than a ten and I get in trouble. Bye."
 	say .4a slt 0 "Hi Carol, it is Henry from Westside Auto Glass. Your windshield is in stock and we can install it on Thursday. Talk to you soon."
 	say .4b awb -8 "What an idiot. This guy calls us five times a day about the same stupid bill."
 	sox -n -r 16000 -c 1 -b 16 "$out/.gap.wav" trim 0 1.5
