@@ -91,7 +91,8 @@ int spool_config_read(config_t *cfg, const char *path, char *err, size_t errlen)
 	char dir[SPOOL_PATH_MAX];
 	struct stat st;
 
-	config_init(cfg);
+	/* Check the file before config_init: on failure cfg holds nothing to
+	 * destroy, on every path (config_init allocates its root). */
 	if (stat(path, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -100,6 +101,7 @@ int spool_config_read(config_t *cfg, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: not a regular file", path);
 		return -1;
 	}
+	config_init(cfg);
 	snprintf(dir, sizeof dir, "%s", path);
 	config_set_include_dir(cfg, dirname(dir));
 	if (config_read_file(cfg, path) != CONFIG_TRUE) {
