@@ -51,7 +51,7 @@ for fl in "${flavours[@]}"; do
 		name="$fl/unit/$(basename "$t")"
 		out="$log/$fl-$(basename "$t").log"
 		if [ -n "${VMS_VALGRIND:-}" ]; then
-			CK_FORK=no valgrind --leak-check=full --errors-for-leak-kinds=definite \
+			valgrind --leak-check=full --errors-for-leak-kinds=definite \
 				--error-exitcode=3 --suppressions="$top/tests/valgrind.supp" -q \
 				"$t" >"$out" 2>&1
 		else
