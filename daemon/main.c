@@ -442,6 +442,15 @@ int main(int argc, char **argv)
 	double wd_next = 0, next_metrics = 0, next_status = 0;
 	runtime *rt;
 
+	/* Block the signals we handle before anything else, so a SIGTERM in
+	 * the first moments of start-up is read from the signalfd below (and
+	 * stops us cleanly) instead of killing the process; threads inherit
+	 * the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	snprintf(defconf, sizeof defconf, "%s/vmscreend.conf", VMS_SYSCONFDIR);
 	config_path = defconf;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -472,11 +481,6 @@ int main(int argc, char **argv)
 	}
 	umask(027);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only signalfd sees them */
 	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    (inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
 		dlog(LOG_ERR, "signalfd/inotify: %s", strerror(errno));
