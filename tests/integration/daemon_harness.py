@@ -49,12 +49,12 @@ def clip(kind):
     if kind in SHORT_TEXTS:
         subprocess.run(["flite", "-voice", "slt", "-t", SHORT_TEXTS[kind], "-o", raw],
                        check=True)
-        subprocess.run(["sox", "-V1", raw, "-r", "16000", "-b", "16", out, "pad", "0", "1",
+        subprocess.run(["sox", "-V1", "-D", raw, "-r", "16000", "-b", "16", out, "pad", "0", "1",
                         "trim", "0", "1"], check=True)
         _CLIPS[kind] = out
         return out
     subprocess.run(["flite", "-voice", "slt", "-t", TEXTS[kind], "-o", raw], check=True)
-    subprocess.run(["sox", raw, "-r", "16000", "-b", "16", out, "pad", "0", "0.5"], check=True)
+    subprocess.run(["sox", "-D", raw, "-r", "16000", "-b", "16", out, "pad", "0", "0.5"], check=True)
     _CLIPS[kind] = out
     return out
 
