@@ -41,6 +41,8 @@ typedef struct vms_settings {
 	double min_duration_s;         /* shorter ones too */
 	long max_file_bytes;           /* refuse to read larger files */
 	int vocabulary_words;          /* most probable LM words decoded; 0 = all */
+	int transcribe_all_channels;   /* stereo with a known agent: decode the other
+	                                  party too (context for reviewers, 2x CPU) */
 } vms_settings;
 
 typedef struct vms_word {
@@ -66,6 +68,7 @@ typedef struct vms_result {
 	double duration_s;
 	int channels;
 	int sample_rate;
+	unsigned transcribed; /* bit c set: channel c was transcribed */
 	vms_finding *findings;
 	size_t n_findings;
 	vms_word *words;

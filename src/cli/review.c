@@ -392,9 +392,15 @@ int review_cmd_show(int argc, char **argv)
 		       rule && *rule ? ")" : "");
 	}
 	json_t *tr = json_object_get(v, "transcript");
-	printf("transcript:\n  %s\n", json_string_value(json_object_get(tr, "text"))
-	                                      ? json_string_value(json_object_get(tr, "text"))
-	                                      : "(none)");
+	json_t *chs = json_object_get(tr, "channels");
+	if (json_array_size(chs) == 1)
+		printf("transcript (channel %lld only: the agent's):\n",
+		       (long long)json_integer_value(json_array_get(chs, 0)));
+	else
+		printf("transcript:\n");
+	printf("  %s\n", json_string_value(json_object_get(tr, "text"))
+	                         ? json_string_value(json_object_get(tr, "text"))
+	                         : "(none)");
 	json_array_foreach(json_object_get(v, "review"), i, a)
 	{
 		printf("review:   %s by %s at %s: %s\n",

@@ -45,8 +45,8 @@ typedef struct screen_hits {
 
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
-static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r,
-                             vms_wordseqs *alts);
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
+                             vms_result *r, vms_wordseqs *alts);
 static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent);
 static void screen_on_hit(const vms_hit *h, void *arg);
 static int screen_cmp_word(const void *a, const void *b);
@@ -180,14 +180,21 @@ static int screen_cmp_word(const void *a, const void *b)
 
 /*
  * Decode the speech segments of every channel, each padded with a little
- * context, neighbours joined, long ones split.
+ * context, neighbours joined, long ones split.  When the sidecar names the
+ * agent's channel (agent >= 0) only that one is decoded unless the settings
+ * ask for every channel: no finding reads the other party's words (phrasing
+ * and sign-offs are the agent's, "the other party went quiet" is a level
+ * test), and skipping them halves the work on a stereo call.
  */
-static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, vms_result *r,
-                             vms_wordseqs *alts)
+static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
+                             vms_result *r, vms_wordseqs *alts)
 {
 	size_t cap = 0;
 	for (int c = 0; c < a->channels; c++) {
 		const vms_levels *l = &lv[c];
+		if (agent >= 0 && c != agent && !w->engine->settings.transcribe_all_channels)
+			continue;
+		r->transcribed |= 1u << c;
 		size_t i = 0;
 		while (i < l->n_segs) {
 			double s = l->segs[i].start_s - SCREEN_PAD_S;
@@ -340,11 +347,11 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	for (int c = 0; c < audio.channels; c++)
 		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
 			goto nomem;
-	if (screen_transcribe(w, &audio, lv, r, &alts) < 0) {
+	int agent = audio.channels == 2 ? sc.agent_channel : -1;
+	if (screen_transcribe(w, &audio, lv, agent, r, &alts) < 0) {
 		screen_unscreenable(r, "the speech decoder failed on this file");
 		goto done;
 	}
-	int agent = audio.channels == 2 ? sc.agent_channel : -1;
 	if (screen_phrasing(e, r, &alts, agent) < 0)
 		goto nomem;
 
@@ -467,6 +474,15 @@ char *vms_result_json(const vms_result *r)
 		text[len] = '\0';
 	}
 	json_object_set_new(tr, "text", json_string(text ? text : ""));
+	if (r->channels > 1) {
+		/* Which channels the words come from: a reviewer must not read an
+		 * agent-only transcript as the whole call. */
+		json_t *chs = json_array();
+		for (int c = 0; c < r->channels && chs; c++)
+			if (r->transcribed & (1u << c))
+				json_array_append_new(chs, json_integer(c));
+		json_object_set_new(tr, "channels", chs);
+	}
 	json_object_set_new(tr, "words", words);
 	words = NULL;
 	json_object_set_new(o, "transcript", tr);

@@ -168,6 +168,8 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 		}
 		s->vocabulary_words = i;
 	}
+	if (config_setting_lookup_bool(g, "transcribe_all_channels", &i))
+		s->transcribe_all_channels = i;
 	if (config_setting_lookup_int(g, "max_file_mb", &i)) {
 		if (i <= 0 || i > 16384) {
 			vms_errf(err, errlen, "%s: screening.max_file_mb must be 1 to 16384",

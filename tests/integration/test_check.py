@@ -257,6 +257,32 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(ol[0]["category"], "after_hangup")
         self.assertGreater(ol[0]["start_s"], self.message_end)
 
+    def test_stereo_transcribes_the_agent_channel(self):
+        """A stereo call whose sidecar names the agent: only the agent's channel
+        is decoded (the customer may swear; no finding reads their words), and
+        transcribe_all_channels brings the other party back for context."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        wav = os.path.join(d, "call.wav")
+        # channel 0: the hostile message; channel 1: the clean one
+        sh("sox", "-D", "-M", self.path("hostile.wav"), self.path("clean.wav"), wav)
+        for agent, verdict in ((0, "hold"), (1, "pass")):
+            with self.subTest(agent=agent):
+                with open(os.path.join(d, "call.json"), "w") as f:
+                    json.dump({"agent_channel": agent}, f)
+                rc, objs, err = self.check_json(wav)
+                o = objs[0]
+                self.assertEqual(o["channels"], 2)
+                self.assertEqual(o["transcript"]["channels"], [agent])
+                self.assertTrue(o["transcript"]["words"])
+                self.assertEqual({w["channel"] for w in o["transcript"]["words"]}, {agent})
+                self.assertEqual(o["verdict"], verdict, o["alerts"])
+        conf = self.config("screening = { transcribe_all_channels = true; };\n")
+        r = run("check", "--config", conf, "--json", wav)
+        o = json.loads(r.stdout)
+        self.assertEqual(o["transcript"]["channels"], [0, 1])
+        self.assertEqual({w["channel"] for w in o["transcript"]["words"]}, {0, 1})
+        self.assertEqual(o["verdict"], "pass", o["alerts"])  # agent is channel 1
+
     def test_broken_sidecar_is_unscreenable(self):
         d = tempfile.mkdtemp(dir=self.dir)
         wav = os.path.join(d, "call.wav")
