@@ -101,7 +101,7 @@ typedef struct rules_text {
 } rules_text;
 
 #define RULES_ALT_BUDGET 1    /* one garbled word per phrase, not more */
-#define RULES_ALT_MIN_WORDS 3 /* ... in a phrase of three words or more */
+#define RULES_ALT_MIN_WORDS 4 /* ... in a phrase of four words or more */
 static long rules_match_at(const rules_cont *k, rules_text *t, size_t pos, long target);
 static int rules_slot_eq(const rules_node *node, const rules_text *t, size_t pos);
 static int rules_word_eq(const rules_node *node, const char *word);

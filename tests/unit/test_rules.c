@@ -193,6 +193,37 @@ START_TEST(test_shipped_negative_phrases)
 }
 END_TEST
 
+/* Words plus one lattice alternative per word ("" for none). */
+static size_t run_alts(const vms_rules *r, const char *const *w, const char *const *alt, size_t n)
+{
+	hits hs = {0};
+	vms_rules_match_alts(r, w, alt, n, collect, &hs);
+	return hs.n;
+}
+
+START_TEST(test_lattice_alternatives)
+{
+	vms_rules *r = parse("category blame\nseverity medium\nrule broke: you (broke|made) it\n"
+	                     "category survey_gaming\nrule ten: give me a ten\n");
+	/* a four-word phrase may be completed by one alternative ... */
+	const char *give[] = {"give", "me", "a", "hand"};
+	const char *give_alt[] = {NULL, NULL, NULL, "ten\0"};
+	ck_assert_uint_eq(run_alts(r, give, give_alt, 4), 1);
+	/* ... but not by two */
+	const char *give2[] = {"give", "mean", "a", "hand"};
+	const char *give2_alt[] = {NULL, "me\0", NULL, "ten\0"};
+	ck_assert_uint_eq(run_alts(r, give2, give2_alt, 4), 0);
+	/* and a three-word phrase needs every word on the best path: "you do
+	 * it" with "made" behind "do" is too little to hold a voicemail on */
+	const char *you[] = {"you", "do", "it"};
+	const char *you_alt[] = {NULL, "made\0did\0", NULL};
+	ck_assert_uint_eq(run_alts(r, you, you_alt, 3), 0);
+	const char *you_best[] = {"you", "broke", "it"};
+	ck_assert_uint_eq(run_alts(r, you_best, you_alt, 3), 1);
+	vms_rules_free(r);
+}
+END_TEST
+
 START_TEST(test_signoff_list)
 {
 	char err[256];
@@ -216,6 +247,7 @@ int main(void)
 	tcase_add_test(tc, test_aliases_and_severity);
 	tcase_add_test(tc, test_parse_errors_name_file_and_line);
 	tcase_add_test(tc, test_signoff_list);
+	tcase_add_test(tc, test_lattice_alternatives);
 	tcase_add_test(tc, test_shipped_positive_phrases);
 	tcase_add_test(tc, test_shipped_negative_phrases);
 	suite_add_tcase(s, tc);
