@@ -66,6 +66,8 @@ def main():
               "throughput %.1f audio-s per s)" %
               (statistics.median(burst), burst[-1], 100 * dur / burst[-1]))
         print("daemon peak RSS (VmHWM): %.0f MB" % (hwm / 1024.0))
+        print("target    %-44s %s" % ("daemon peak RSS <= 150 MB, 2 workers (%.0f MB)"
+                                      % (hwm / 1024.0), "met" if hwm <= 150 * 1024 else "MISSED"))
     finally:
         d.stop()
         d.close()

@@ -9,8 +9,19 @@ bin=${VMS_BIN_DIR:-$top/build/rel}
 kit=${VMS_EVAL_KIT:-$top/../shared/eval}
 out=build/bench
 mkdir -p "$out"
+# Same audio every run: synth.py's sox dither and noise use a fixed seed.
+export SOX_OPTS=${SOX_OPTS:--R}
 corpora=(tests/scenarios/bench.jsonl)
 [ -f "$kit/dev.jsonl" ] && corpora+=("$kit/dev.jsonl")
+# Both sides get the same two processes (one per core), so wall-clock
+# throughput compares like with like; /usr/bin/time counts the CPU of every
+# child xargs waited for, and %M is the largest single process.
+timed() { # out.jsonl time-file command...
+	local o=$1 t=$2
+	shift 2
+	/usr/bin/time -f '%U %S %M %e' -o "$t" xargs -P 2 -n "$per" "$@" <"$dir.files" >"$o" 2>/dev/null || true
+	tail -n 1 "$t"
+}
 for scen in "${corpora[@]}"; do
 	name=$(basename "$scen" .jsonl)
 	dir=$out/$name
@@ -20,32 +31,38 @@ for scen in "${corpora[@]}"; do
 	fi
 	python3 -c 'import json,sys; [print(sys.argv[1]+"/"+json.loads(l)["file"]) for l in open(sys.argv[1]+"/truth.jsonl")]' "$dir" >"$dir.files"
 	n=$(wc -l <"$dir.files")
+	per=$(((n + 1) / 2))
 	audio=$(python3 -c 'import json,sys; print(sum(json.loads(l)["duration_s"] for l in open(sys.argv[1])))' "$dir/truth.jsonl")
-	# vmscreen, one process, one worker: CPU seconds and peak RSS
-	/usr/bin/time -f '%U %S %M %e' -o "$dir.time" "$bin/vmscreen" check --json $(cat "$dir.files") \
-		>"$dir.vms.jsonl" 2>/dev/null || true
-	read -r u s rss wall1 < <(tail -n 1 "$dir.time")
-	# wall-clock throughput with two processes (one per core)
-	start=$(date +%s.%N)
-	xargs -P 2 -n $(((n + 1) / 2)) "$bin/vmscreen" check --json <"$dir.files" >/dev/null 2>&1 || true
-	wall2=$(echo "$(date +%s.%N) - $start" | bc)
-	# the plain alternative
-	/usr/bin/time -f '%U %S %M %e' -o "$dir.base.time" bash tests/bench/baseline.sh $(cat "$dir.files") \
-		>"$dir.base.jsonl" 2>/dev/null || true
-	read -r bu bs brss bwall < <(tail -n 1 "$dir.base.time")
-	score() { python3 "$kit/score.py" "$dir/truth.jsonl" "$1" | awk '/^(hold_recall|false_hold_rate|open_line_recall|category_recall) /{printf "%s=%s ", $1, $2}'; }
-	echo "== $name: $n files, $audio s of audio"
-	python3 - "$u" "$s" "$rss" "$wall1" "$wall2" "$bu" "$bs" "$bwall" "$audio" <<'PY'
-import sys
-u, s, rss, w1, w2, bu, bs, bw, audio = map(float, sys.argv[1:])
+	read -r u s rss wall < <(timed "$dir.vms.jsonl" "$dir.time" "$bin/vmscreen" check --json)
+	read -r bu bs brss bwall < <(timed "$dir.base.jsonl" "$dir.base.time" bash tests/bench/baseline.sh)
+	echo "== $name: $n files, $audio s of audio, 2 processes each"
+	python3 - "$kit/score.py" "$dir/truth.jsonl" "$dir.vms.jsonl" "$dir.base.jsonl" \
+		"$u" "$s" "$rss" "$wall" "$bu" "$bs" "$brss" "$bwall" "$audio" <<'PY'
+import subprocess, sys
+score_py, truth, vms, base = sys.argv[1:5]
+u, s, rss, wall, bu, bs, brss, bwall, audio = map(float, sys.argv[5:])
 cpu, bcpu = u + s, bu + bs
-print(f"vmscreen   CPU {cpu:7.1f} s  RTF {cpu/audio:.3f}  wall(1 proc) {w1:6.1f} s  wall(2 procs) {w2:6.1f} s  "
-      f"throughput {audio/w2:6.1f} audio-s/s  peak RSS {rss/1024:.0f} MB")
-print(f"baseline   CPU {bcpu:7.1f} s  RTF {bcpu/audio:.3f}  wall(1 proc) {bw:6.1f} s")
-print(f"ratio      speed {bcpu/cpu:.2f}x the baseline (CPU)")
+KEYS = ("hold_recall", "false_hold_rate", "open_line_recall", "category_recall")
+def score(results):
+    out = subprocess.run([sys.executable, score_py, truth, results], capture_output=True,
+                         text=True).stdout
+    return {l.split()[0]: float(l.split()[1]) for l in out.splitlines()
+            if len(l.split()) == 2 and l.split()[0] in KEYS}
+v, b = score(vms), score(base)
+for who, c, w, r, sc in (("vmscreen", cpu, wall, rss, v), ("baseline", bcpu, bwall, brss, b)):
+    print(f"{who:9s} CPU {c:7.1f} s  RTF {c/audio:.3f}  wall {w:6.1f} s  "
+          f"throughput {audio/w:6.1f} audio-s/s  peak RSS/process {r/1024:.0f} MB")
+    print(f"{'':9s} " + "  ".join(f"{k} {sc.get(k, float('nan')):.3f}" for k in KEYS))
+print(f"ratio     CPU {bcpu/cpu:.2f}x less, throughput {bwall/wall:.2f}x the baseline; " +
+      ", ".join(f"{k} {v[k]:.3f} vs {b[k]:.3f}" for k in KEYS if k in v and k in b))
+def target(what, ok):
+    print(f"target    {what:44s} {'met' if ok else 'MISSED'}")
+target(f"RTF <= 0.05 (measured {cpu/audio:.3f})", cpu / audio <= 0.05)
+target(f"throughput >= 5x the baseline ({bwall/wall:.2f}x)", bwall / wall >= 5)
+target(f"hold_recall >= 0.95 ({v.get('hold_recall', 0):.3f})", v.get("hold_recall", 0) >= 0.95)
+target(f"false_hold_rate <= 0.05 ({v.get('false_hold_rate', 1):.3f})",
+       v.get("false_hold_rate", 1) <= 0.05)
 PY
-	echo "vmscreen   $(score "$dir.vms.jsonl")"
-	echo "baseline   $(score "$dir.base.jsonl")"
 done
 echo "== daemon latency (tests/bench/latency.py)"
 VMS_BIN_DIR=$bin python3 tests/bench/latency.py
