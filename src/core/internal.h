@@ -129,6 +129,25 @@ size_t vms_rules_match(const vms_rules *r, const char *const *words, size_t n, v
 size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const char *const *alts,
                             size_t n, vms_hit_cb cb, void *arg);
 
+/*
+ * A run of recognised words laid out as the matcher reads them: the words,
+ * their texts and their lattice alternatives, side by side.  Phrasing rules
+ * and the sign-off scan both fill one from a channel or an N-best guess.
+ */
+typedef struct vms_rules_input {
+	const vms_word **words;
+	const char **text;
+	const char **alts;
+	size_t n, cap;
+} vms_rules_input;
+/* Room for n_words words or the longest guess in seqs (may be NULL). */
+int vms_rules_input_init(vms_rules_input *in, size_t n_words, const vms_wordseqs *seqs);
+/* The words of one channel, in the order of words[]. */
+void vms_rules_input_channel(vms_rules_input *in, const vms_word *words, size_t n, int channel);
+/* N-best guess k; its channel, or -1 when it holds no words. */
+int vms_rules_input_seq(vms_rules_input *in, const vms_wordseqs *seqs, size_t k);
+void vms_rules_input_free(vms_rules_input *in);
+
 /* Call cb for every literal word (prefix = 0) and prefix (prefix = 1)
  * the rules name, aliases included. */
 void vms_rules_words(const vms_rules *r, void (*cb)(const char *w, int prefix, void *arg),

@@ -169,54 +169,35 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	}
 
 	/* Agent-channel words and the sign-off scan. */
-	const vms_word **aw = malloc((in->n_words + 1) * sizeof *aw);
-	const char **txt = malloc((in->n_words + 1) * sizeof *txt);
-	const char **walt = malloc((in->n_words + 1) * sizeof *walt);
-	size_t na = 0;
-	if (aw == NULL || txt == NULL || walt == NULL) {
+	vms_rules_input mi;
+	if (vms_rules_input_init(&mi, in->n_words, in->alts) < 0)
+		return -1;
+	vms_rules_input_channel(&mi, in->words, in->n_words, agent);
+	ol_signoff_scan sc = {
+	        .in = in, .lv = lv, .words = mi.words, .last_end = -1.0, .postscript_at = -1};
+	vms_rules_match(in->signoffs, mi.text, mi.n, ol_on_signoff, &sc);
+	/* A longer farewell with one garbled word ("time to you soon"). */
+	vms_rules_match_alts(in->signoffs, mi.text, mi.alts, mi.n, ol_on_signoff, &sc);
+	/* The recogniser's runner-up guesses often hold the farewell the best
+	 * guess garbled ("bye bye" heard as "by night").  The scan keeps
+	 * pointers into mi, so the guesses get a buffer of their own. */
+	vms_rules_input gi;
+	if (vms_rules_input_init(&gi, 0, in->alts) < 0) {
 		rc = -1;
 		goto out;
 	}
-	for (size_t i = 0; i < in->n_words; i++) {
-		if (in->words[i].channel != agent)
-			continue;
-		aw[na] = &in->words[i];
-		walt[na] = in->words[i].alts;
-		txt[na++] = in->words[i].w;
-	}
-	ol_signoff_scan sc = {
-	        .in = in, .lv = lv, .words = aw, .last_end = -1.0, .postscript_at = -1};
-	vms_rules_match(in->signoffs, txt, na, ol_on_signoff, &sc);
-	/* A longer farewell with one garbled word ("time to you soon"). */
-	vms_rules_match_alts(in->signoffs, txt, walt, na, ol_on_signoff, &sc);
-	/* The recogniser's runner-up guesses often hold the farewell the best
-	 * guess garbled ("bye bye" heard as "by night"). */
 	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
-		size_t n = vms_wordseqs_len(in->alts, k), base = in->alts->start[k];
-		if (n == 0 || in->alts->words[base].channel != agent)
+		if (vms_rules_input_seq(&gi, in->alts, k) != agent)
 			continue;
-		const vms_word **alt = malloc(n * sizeof *alt);
-		const char **alt_txt = malloc(n * sizeof *alt_txt);
-		if (alt == NULL || alt_txt == NULL) {
-			free(alt);
-			free(alt_txt);
-			rc = -1;
-			goto out;
-		}
-		for (size_t i2 = 0; i2 < n; i2++) {
-			alt[i2] = &in->alts->words[base + i2];
-			alt_txt[i2] = alt[i2]->w;
-		}
 		ol_signoff_scan asc = sc;
-		asc.words = alt;
-		vms_rules_match(in->signoffs, alt_txt, n, ol_on_signoff, &asc);
+		asc.words = gi.words;
+		vms_rules_match(in->signoffs, gi.text, gi.n, ol_on_signoff, &asc);
 		if (asc.last_end > sc.last_end) {
 			sc.last_end = asc.last_end;
 			memcpy(sc.last_text, asc.last_text, sizeof sc.last_text);
 		}
-		free(alt);
-		free(alt_txt);
 	}
+	vms_rules_input_free(&gi);
 
 	/* 2. Stereo: the other party went quiet, the agent did not. */
 	if (in->channels == 2 && in->levels[1 - agent] && in->levels[1 - agent]->n_segs) {
@@ -243,10 +224,10 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 			double s = ol_first_speech(lv, from);
 			double level = vms_levels_speech_level(lv, s, in->duration_s);
 			size_t first_after = 0;
-			while (first_after < na && aw[first_after]->start_s < s - 0.1)
+			while (first_after < mi.n && mi.words[first_after]->start_s < s - 0.1)
 				first_after++;
 			sc.postscript_from = first_after;
-			vms_rules_match(in->signoffs, txt, na, ol_on_postscript, &sc);
+			vms_rules_match(in->signoffs, mi.text, mi.n, ol_on_postscript, &sc);
 			int postscript =
 			        sc.postscript_at >= 0 && level >= lv->speech_db - OL_POSTSCRIPT_DB;
 			if (!postscript) {
@@ -275,8 +256,6 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 		}
 	}
 out:
-	free(aw);
-	free(txt);
-	free(walt);
+	vms_rules_input_free(&mi);
 	return rc;
 }

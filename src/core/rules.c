@@ -862,6 +862,61 @@ size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const 
 	return hits;
 }
 
+/* See internal.h. */
+int vms_rules_input_init(vms_rules_input *in, size_t n_words, const vms_wordseqs *seqs)
+{
+	size_t most = n_words;
+	for (size_t k = 0; seqs && k < seqs->n_seqs; k++)
+		if (vms_wordseqs_len(seqs, k) > most)
+			most = vms_wordseqs_len(seqs, k);
+	memset(in, 0, sizeof *in);
+	in->words = malloc((most + 1) * sizeof *in->words);
+	in->text = malloc((most + 1) * sizeof *in->text);
+	in->alts = malloc((most + 1) * sizeof *in->alts);
+	if (in->words == NULL || in->text == NULL || in->alts == NULL) {
+		vms_rules_input_free(in);
+		return -1;
+	}
+	in->cap = most;
+	return 0;
+}
+
+/* See internal.h. */
+void vms_rules_input_channel(vms_rules_input *in, const vms_word *words, size_t n, int channel)
+{
+	in->n = 0;
+	for (size_t i = 0; i < n && in->n < in->cap; i++) {
+		if (words[i].channel != channel)
+			continue;
+		in->words[in->n] = &words[i];
+		in->text[in->n] = words[i].w;
+		in->alts[in->n++] = words[i].alts;
+	}
+}
+
+/* See internal.h. */
+int vms_rules_input_seq(vms_rules_input *in, const vms_wordseqs *seqs, size_t k)
+{
+	size_t n = vms_wordseqs_len(seqs, k), base = seqs->start[k];
+	in->n = 0;
+	for (size_t i = 0; i < n && in->n < in->cap; i++) {
+		const vms_word *w = &seqs->words[base + i];
+		in->words[in->n] = w;
+		in->text[in->n] = w->w;
+		in->alts[in->n++] = w->alts;
+	}
+	return in->n ? in->words[0]->channel : -1;
+}
+
+/* See internal.h. */
+void vms_rules_input_free(vms_rules_input *in)
+{
+	free(in->words);
+	free(in->text);
+	free(in->alts);
+	memset(in, 0, sizeof *in);
+}
+
 /* Every literal and prefix in a sequence, recursively. */
 static void rules_seq_words(const rules_seq *s, void (*cb)(const char *, int, void *), void *arg)
 {

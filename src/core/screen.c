@@ -259,54 +259,28 @@ static void screen_on_hit(const vms_hit *h, void *arg)
  */
 static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent)
 {
-	size_t most = r->n_words;
-	for (size_t k = 0; k < alts->n_seqs; k++)
-		if (vms_wordseqs_len(alts, k) > most)
-			most = vms_wordseqs_len(alts, k);
-	const vms_word **ws = malloc((most + 1) * sizeof *ws);
-	const char **txt = malloc((most + 1) * sizeof *txt);
-	if (ws == NULL || txt == NULL) {
-		free(ws);
-		free(txt);
+	vms_rules_input in;
+	if (vms_rules_input_init(&in, r->n_words, alts) < 0)
 		return -1;
-	}
-	const char **walt = malloc((most + 1) * sizeof *walt);
-	if (walt == NULL) {
-		free(ws);
-		free(txt);
-		return -1;
-	}
-	screen_hits sh = {.r = r, .words = ws, .min_alt_severity = VMS_SEV_MEDIUM};
+	screen_hits sh = {.r = r, .words = in.words, .min_alt_severity = VMS_SEV_MEDIUM};
 	for (int c = 0; c < r->channels; c++) {
 		if (agent >= 0 && c != agent)
 			continue;
-		size_t n = 0;
-		for (size_t i = 0; i < r->n_words; i++)
-			if (r->words[i].channel == c) {
-				ws[n] = &r->words[i];
-				walt[n] = r->words[i].alts;
-				txt[n++] = r->words[i].w;
-			}
+		vms_rules_input_channel(&in, r->words, r->n_words, c);
 		sh.alt = 0;
-		vms_rules_match(e->rules, txt, n, screen_on_hit, &sh);
+		vms_rules_match(e->rules, in.text, in.n, screen_on_hit, &sh);
 		/* then with the lattice's alternatives for each word */
 		sh.alt = 1;
-		vms_rules_match_alts(e->rules, txt, walt, n, screen_on_hit, &sh);
+		vms_rules_match_alts(e->rules, in.text, in.alts, in.n, screen_on_hit, &sh);
 	}
-	free(walt);
 	sh.alt = 1;
 	for (size_t k = 0; k < alts->n_seqs; k++) {
-		size_t n = vms_wordseqs_len(alts, k), base = alts->start[k];
-		if (n == 0 || (agent >= 0 && alts->words[base].channel != agent))
+		int c = vms_rules_input_seq(&in, alts, k);
+		if (c < 0 || (agent >= 0 && c != agent))
 			continue;
-		for (size_t i = 0; i < n; i++) {
-			ws[i] = &alts->words[base + i];
-			txt[i] = alts->words[base + i].w;
-		}
-		vms_rules_match(e->rules, txt, n, screen_on_hit, &sh);
+		vms_rules_match(e->rules, in.text, in.n, screen_on_hit, &sh);
 	}
-	free(ws);
-	free(txt);
+	vms_rules_input_free(&in);
 	return 0;
 }
 
