@@ -5,6 +5,9 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${VMS_BIN_DIR:-$top/build/rel}
 out=$top/build/demo
+# sox dithers with a random seed unless told otherwise: -R makes every
+# render the same, so the demo shows the same verdicts every time.
+export SOX_OPTS=${SOX_OPTS:--R}
 mkdir -p "$out"
 say() { # name voice gain text
 	flite -voice "$2" -t "$4" -o "$out/.$1.raw.wav"
