@@ -188,6 +188,7 @@ char *vms_strdup(const char *s);
 char *vms_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vms_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 char *vms_read_text(const char *path, size_t max, char *why, size_t whylen);
+char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *why, size_t whylen);
 double vms_cpu_seconds(void);
 
 #endif

@@ -47,9 +47,15 @@ void vms_errf(char *err, size_t len, const char *fmt, ...)
  */
 char *vms_read_text(const char *path, size_t max, char *why, size_t whylen)
 {
+	return vms_read_text_flags(path, max, 0, why, whylen);
+}
+
+/* The same with extra open(2) flags: the spool reads with O_NOFOLLOW. */
+char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *why, size_t whylen)
+{
 	struct stat st;
 	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | extra_flags);
 	if (fd < 0) {
 		vms_errf(why, whylen, "cannot open: %s", strerror(errno));
 		return NULL;
@@ -73,7 +79,12 @@ char *vms_read_text(const char *path, size_t max, char *why, size_t whylen)
 		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0) {
+			/* half a rule pack or sidecar must not pass for the whole */
+			vms_errf(why, whylen, "read error: %s", strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
 			break;
 		got += (size_t)r;
 	}

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/internal.h" /* vms_read_text_flags */
 #include "spool/spool.h"
 
 #define SPOOL_TMP_PREFIX ".tmp-"
@@ -543,46 +544,12 @@ static int spool_item_fill(const spool *sp, spool_state st, const char *file, sp
 /* Read a small regular file without following symlinks. */
 char *spool_read_file(const char *path, size_t max, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
+	char why[256];
+	/* never trust a file found in a spool: a symlink is not followed */
+	char *text = vms_read_text_flags(path, max, O_NOFOLLOW, why, sizeof why);
+	if (text == NULL)
+		snprintf(err, errlen, "%s: %s", path, why);
+	return text;
 }
 
 /*
