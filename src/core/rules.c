@@ -467,7 +467,7 @@ static int rules_parse_text(vms_rules *r, const char *text, const char *name, in
 		char *l = rules_trim(line);
 		if (*l == '\0')
 			continue;
-		if (signoffs) {
+		if (signoffs && !cont) {
 			char *sp = strpbrk(l, " \t");
 			if (sp == NULL) {
 				vms_errf(err, errlen,
@@ -483,7 +483,7 @@ static int rules_parse_text(vms_rules *r, const char *text, const char *name, in
 			}
 			snprintf(category, sizeof category, "signoff");
 		}
-		if (cont && !signoffs) {
+		if (cont) { /* a rule's (or sign-off's) settings: guards, notes */
 			char *colon = strchr(l, ':');
 			if (cur == NULL || colon == NULL) {
 				vms_errf(err, errlen, "%s: indented line outside a rule", where);
