@@ -240,6 +240,9 @@ START_TEST(test_signoff_list)
 	ck_assert_uint_ge(run(r, "have a great day").n, 1);
 	ck_assert_uint_ge(run(r, "okay i will let you go").n, 1);
 	ck_assert_uint_eq(run(r, "the technician is coming").n, 0);
+	/* sign-offs take guards: "by" the preposition is no farewell */
+	ck_assert_uint_eq(run(r, "we will be with you by eleven").n, 0);
+	ck_assert_uint_ge(run(r, "see you then okay bye").n, 1);
 	vms_rules_free(r);
 }
 END_TEST
