@@ -170,7 +170,7 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 
 	/* Agent-channel words and the sign-off scan. */
 	vms_rules_input mi;
-	if (vms_rules_input_init(&mi, in->n_words, in->alts) < 0)
+	if (vms_rules_input_init(&mi, in->n_words, NULL) < 0)
 		return -1;
 	vms_rules_input_channel(&mi, in->words, in->n_words, agent);
 	ol_signoff_scan sc = {

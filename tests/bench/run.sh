@@ -16,10 +16,10 @@ corpora=(tests/scenarios/bench.jsonl)
 # Both sides get the same two processes (one per core), so wall-clock
 # throughput compares like with like; /usr/bin/time counts the CPU of every
 # child xargs waited for, and %M is the largest single process.
-timed() { # out.jsonl time-file command...
-	local o=$1 t=$2
-	shift 2
-	/usr/bin/time -f '%U %S %M %e' -o "$t" xargs -P 2 -n "$per" "$@" <"$dir.files" >"$o" 2>/dev/null || true
+timed() { # file-list files-per-process out.jsonl time-file command...
+	local list=$1 per=$2 o=$3 t=$4
+	shift 4
+	/usr/bin/time -f '%U %S %M %e' -o "$t" xargs -P 2 -n "$per" "$@" <"$list" >"$o" 2>/dev/null || true
 	tail -n 1 "$t"
 }
 for scen in "${corpora[@]}"; do
@@ -33,8 +33,10 @@ for scen in "${corpora[@]}"; do
 	n=$(wc -l <"$dir.files")
 	per=$(((n + 1) / 2))
 	audio=$(python3 -c 'import json,sys; print(sum(json.loads(l)["duration_s"] for l in open(sys.argv[1])))' "$dir/truth.jsonl")
-	read -r u s rss wall < <(timed "$dir.vms.jsonl" "$dir.time" "$bin/vmscreen" check --json)
-	read -r bu bs brss bwall < <(timed "$dir.base.jsonl" "$dir.base.time" bash tests/bench/baseline.sh)
+	read -r u s rss wall < <(timed "$dir.files" "$per" "$dir.vms.jsonl" "$dir.time" \
+		"$bin/vmscreen" check --json)
+	read -r bu bs brss bwall < <(timed "$dir.files" "$per" "$dir.base.jsonl" "$dir.base.time" \
+		bash tests/bench/baseline.sh)
 	echo "== $name: $n files, $audio s of audio, 2 processes each"
 	python3 - "$kit/score.py" "$dir/truth.jsonl" "$dir.vms.jsonl" "$dir.base.jsonl" \
 		"$u" "$s" "$rss" "$wall" "$bu" "$bs" "$brss" "$bwall" "$audio" <<'PY'
