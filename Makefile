@@ -10,7 +10,8 @@ PREFIX    ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR   ?=
 CC        ?= cc
-PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto
+CXX       ?= c++
+PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto fasttext
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
@@ -29,15 +30,19 @@ FLAVOUR_CFLAGS := $(if $(findstring asan,$(BUILD)),$(SAN_FLAGS),$(OPT))
 CFLAGS_ALL := $(BASE_CFLAGS) $(FLAVOUR_CFLAGS) $(CFLAGS)
 SAN_LD    := -fsanitize=address,undefined
 LDFLAGS_ALL := $(if $(findstring asan,$(BUILD)),$(SAN_LD)) $(LDFLAGS)
-LIBS_ALL  := $(PKG_LIBS) $(SYSTEMD_LIBS) -lpthread -lm
+LIBS_ALL  := $(PKG_LIBS) $(SYSTEMD_LIBS) -lstdc++ -lpthread -lm
+# The one C++ file: fastText's C interface (src/core/classifier.cc).
+CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc $(FLAVOUR_CFLAGS) $(CXXFLAGS)
 
-CORE_SRC  := $(wildcard src/core/*.c)
+LEARNED_MODEL := models/phrasing.ftz
+AGENT_LM  := models/agent.lm.bin
+CORE_SRC  := $(wildcard src/core/*.c) $(wildcard src/core/*.cc)
 OPS_SRC   := $(wildcard src/spool/*.c src/alert/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 
-obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+obj = $(patsubst %.cc,$(BUILD)/%.o,$(patsubst %.c,$(BUILD)/%.o,$(1)))
 CORE_LIB  := $(BUILD)/libvmscreen-core.a
 OPS_LIB   := $(BUILD)/libvmscreen-ops.a
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -46,7 +51,7 @@ TEST_BINS += $(BUILD)/tests/tools/alert_driver
 
 .PHONY: format-check
 .PHONY: all deps demo check check-unit check-integration check-asan bench fuzz install clean format valgrind
-all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend)
+all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend) $(LEARNED_MODEL) $(AGENT_LM)
 
 # Convenience links at the top so `./vmscreen check` works after `make`.
 vmscreen: $(BUILD)/vmscreen
@@ -57,6 +62,16 @@ vmscreend: $(BUILD)/vmscreend
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The learned phrasing layer, trained from the corpus at build time
+# (reproducible: fixed seed, one thread; see models/corpus/train.sh).
+$(LEARNED_MODEL): $(wildcard models/corpus/*.tsv) models/corpus/train.sh models/corpus/prepare.py
+	bash models/corpus/train.sh $@
+$(AGENT_LM): $(wildcard models/corpus/*.tsv) models/corpus/build-lm.sh models/corpus/prepare.py
+	bash models/corpus/build-lm.sh $@
 
 $(CORE_LIB): $(call obj,$(CORE_SRC))
 	@rm -f $@; ar rcs $@ $^
@@ -129,7 +144,7 @@ bench: deps all
 valgrind: deps all $(TEST_BINS)
 	@VMS_VALGRIND=1 bash tests/run.sh --unit-only
 
-C_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h tests/tools/*.c tests/fuzz/*.c)
+C_FILES := $(wildcard include/*.h src/*/*.c src/*/*.cc src/*/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h tests/tools/*.c tests/fuzz/*.c)
 format:
 	clang-format -i $(C_FILES)
 format-check:
@@ -163,6 +178,6 @@ install-systemd:
 	install -m 0644 systemd/vmscreen.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
 
 clean:
-	rm -rf build vmscreen vmscreend
+	rm -rf build vmscreen vmscreend $(LEARNED_MODEL) $(AGENT_LM)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

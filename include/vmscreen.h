@@ -43,6 +43,10 @@ typedef struct vms_settings {
 	int vocabulary_words;          /* most probable LM words decoded; 0 = all */
 	int transcribe_all_channels;   /* stereo with a known agent: decode the other
 	                                  party too (context for reviewers, 2x CPU) */
+	int learned;                   /* run the learned phrasing layer
+	                                  (models_dir/phrasing.ftz); default on */
+	double agent_lm_weight;        /* share of models_dir/agent.lm.bin (agent talk)
+	                                  joined to lm, 0..0.9; 0 = lm alone */
 } vms_settings;
 
 typedef struct vms_word {
@@ -50,7 +54,8 @@ typedef struct vms_word {
 	double start_s, end_s;
 	double conf;
 	int channel;
-	char *alts; /* lattice alternatives: "w1\0w2\0\0", or NULL */
+	char *alts;      /* lattice alternatives: "w1\0w2\0\0", or NULL */
+	float *alt_post; /* the lattice posterior of each alternative, in order */
 } vms_word;
 
 typedef struct vms_finding {
@@ -60,6 +65,9 @@ typedef struct vms_finding {
 	double start_s, end_s;
 	char *evidence;
 	char *rule;
+	double confidence; /* how sure the evidence is, 0..1: the lowest best-path
+	                      word confidence under a rule hit, or the classifier's
+	                      probability times the mean word confidence */
 } vms_finding;
 
 typedef struct vms_result {
@@ -97,6 +105,13 @@ void vms_worker_free(vms_worker *w);
  * that cannot be screened yields an `unscreenable` finding and a hold. */
 vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar);
 void vms_result_free(vms_result *r);
+
+/* Screen a transcript without audio: every phrasing layer (rules and the
+ * learned classifier) on text, words split as the recogniser writes them
+ * (lower case, no punctuation).  name becomes the result's file.  For
+ * `vmscreen check --text`; no decoder is needed.  NULL only on
+ * out-of-memory. */
+vms_result *vms_screen_text(const vms_engine *e, const char *name, const char *text);
 
 /* The result as one JSON object (the `vmscreen check --json` shape), as a
  * malloc'd string without newline. */

@@ -7,6 +7,7 @@ PKGS=(build-essential pkg-config python3
       libsndfile1-dev libsamplerate0-dev libpocketsphinx-dev pocketsphinx pocketsphinx-en-us
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
+      libfasttext-dev fasttext irstlm sphinxbase-utils
       valgrind clang clang-format libclang-rt-14-dev systemd procps bc)
 missing=()
 for p in "${PKGS[@]}"; do

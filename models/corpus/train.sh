@@ -14,8 +14,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 "$here/prepare.py" "$here"/*.tsv >"$work/train.txt"
 fasttext supervised -input "$work/train.txt" -output "$work/m" -thread 1 -seed 1 \
-	-epoch 30 -lr 0.5 -wordNgrams 2 -minn 3 -maxn 5 -dim 50 -bucket 200000 \
-	-loss softmax -verbose 0
+	-epoch 30 -lr 0.5 -wordNgrams 2 -minn 0 -maxn 0 -dim 50 -bucket 200000 \
+	-loss ova -verbose 0
 fasttext quantize -input "$work/train.txt" -output "$work/m" -thread 1 -seed 1 \
 	-qnorm -retrain -cutoff 50000 -epoch 30 -lr 0.5 -verbose 0
 mkdir -p "$(dirname "$out")"

@@ -2,6 +2,7 @@
  * main.c - the `vmscreen` command: screen files, test rules, review holds.
  *
  *   vmscreen check [--config FILE] [--json] FILE...
+ *   vmscreen check [--config FILE] [--json] --text FILE|-
  *   vmscreen rules [--config FILE] (--lint | --test "sentence")
  *   vmscreen list | show | release | reject ...   (the review workflow)
  *
@@ -28,12 +29,15 @@ static int cli_settings(const char *config, vms_settings *s);
 static int cli_check(int argc, char **argv);
 static int cli_rules(int argc, char **argv);
 static void cli_report(const vms_result *r);
+static int cli_check_text(vms_engine *e, const char *path, int json);
+static int cli_emit(const vms_result *r, int json);
 
 /* Print the command summary. */
 static int cli_usage(FILE *fp)
 {
 	fprintf(fp,
 	        "usage: vmscreen check [--config FILE] [--json] FILE...\n"
+	        "       vmscreen check [--config FILE] [--json] --text FILE|-\n"
 	        "       vmscreen rules [--config FILE] --lint\n"
 	        "       vmscreen rules [--config FILE] --test \"recognised words\"\n"
 	        "       vmscreen list [--config FILE] [--spool S] [--state STATE]\n"
@@ -44,7 +48,9 @@ static int cli_usage(FILE *fp)
 	        "\n"
 	        "check screens recordings (WAV, FLAC, Ogg, raw .ulaw/.alaw/.gsm/.sln) for open\n"
 	        "lines and unprofessional phrasing.  Exit status: 0 all passed, 1 something\n"
-	        "was held, 2 usage or configuration error.\n");
+	        "was held, 2 usage or configuration error.  With --text each line of FILE\n"
+	        "(or standard input) that is not empty and does not start with '#' is the\n"
+	        "transcript of one recording, screened by every phrasing layer.\n");
 	return fp == stderr ? EXIT_USAGE : 0;
 }
 
@@ -71,10 +77,68 @@ static void cli_report(const vms_result *r)
 			printf("    unscreenable: %s\n", f->evidence);
 			continue;
 		}
-		printf("    %s/%s (%s) at %.1f-%.1f s: %s  [%s]\n", vms_finding_type_name(f->type),
+		printf("    %s/%s (%s) at %.1f-%.1f s: %s  [%s", vms_finding_type_name(f->type),
 		       f->category, vms_severity_name(f->severity), f->start_s, f->end_s,
 		       f->evidence, f->rule);
+		if (f->type == VMS_FINDING_PHRASING)
+			printf(", confidence %.2f", f->confidence);
+		printf("]\n");
 	}
+}
+
+/* Print one result (JSON Lines or the report); 1 when it was held. */
+static int cli_emit(const vms_result *r, int json)
+{
+	if (json) {
+		char *j = vms_result_json(r);
+		if (j)
+			printf("%s\n", j);
+		free(j);
+	} else {
+		cli_report(r);
+	}
+	fflush(stdout);
+	return r->verdict == VMS_HOLD;
+}
+
+/*
+ * check --text: each line a transcript, screened by the phrasing layers
+ * only (no audio, no decoder).  Results are named FILE:LINE.
+ */
+static int cli_check_text(vms_engine *e, const char *path, int json)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	const char *shown = fp == stdin ? "-" : path;
+	char *line = NULL, name[VMS_PATH_MAX + 32];
+	size_t cap = 0;
+	long no = 0;
+	int held = 0;
+	if (fp == NULL) {
+		fprintf(stderr, "vmscreen: %s: %m\n", path);
+		return EXIT_USAGE;
+	}
+	while (getline(&line, &cap, fp) >= 0) {
+		no++;
+		const char *p = line + strspn(line, " \t\r\n");
+		if (*p == '\0' || *p == '#')
+			continue;
+		snprintf(name, sizeof name, "%s:%ld", shown, no);
+		vms_result *r = vms_screen_text(e, name, p);
+		if (r == NULL) {
+			fprintf(stderr, "vmscreen: %s: out of memory\n", name);
+			held = 1;
+			continue;
+		}
+		held |= cli_emit(r, json);
+		vms_result_free(r);
+	}
+	int rc = ferror(fp) ? EXIT_USAGE : held ? EXIT_HELD : EXIT_PASS;
+	if (ferror(fp))
+		fprintf(stderr, "vmscreen: %s: read error\n", shown);
+	free(line);
+	if (fp != stdin)
+		fclose(fp);
+	return rc;
 }
 
 /* vmscreen check: screen each file, print a verdict for each. */
@@ -82,17 +146,21 @@ static int cli_check(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"text", required_argument, NULL, 't'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *config = NULL;
+	const char *config = NULL, *text = NULL;
 	int json = 0, c, held = 0;
 	char err[VMS_ERR_MAX];
 	vms_settings s;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jt:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
+			break;
+		case 't':
+			text = optarg;
 			break;
 		case 'j':
 			json = 1;
@@ -103,8 +171,9 @@ static int cli_check(int argc, char **argv)
 			return cli_usage(stderr);
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "vmscreen check: no files given\n");
+	if ((text == NULL) == (optind >= argc)) {
+		fprintf(stderr, text ? "vmscreen check: --text takes no other files\n"
+		                     : "vmscreen check: no files given\n");
 		return cli_usage(stderr);
 	}
 	if (cli_settings(config, &s) < 0)
@@ -113,6 +182,11 @@ static int cli_check(int argc, char **argv)
 	if (e == NULL) {
 		fprintf(stderr, "vmscreen: %s\n", err);
 		return EXIT_USAGE;
+	}
+	if (text != NULL) {
+		int rc = cli_check_text(e, text, json);
+		vms_engine_free(e);
+		return rc;
 	}
 	vms_worker *w = vms_worker_new(e, err, sizeof err);
 	if (w == NULL) {
@@ -131,16 +205,7 @@ static int cli_check(int argc, char **argv)
 			if (r->findings[k].type == VMS_FINDING_UNSCREENABLE)
 				fprintf(stderr, "vmscreen: %s: %s\n", argv[i],
 				        r->findings[k].evidence);
-		if (json) {
-			char *j = vms_result_json(r);
-			if (j)
-				printf("%s\n", j);
-			free(j);
-		} else {
-			cli_report(r);
-		}
-		fflush(stdout);
-		held |= r->verdict == VMS_HOLD;
+		held |= cli_emit(r, json);
 		vms_result_free(r);
 	}
 	vms_worker_free(w);

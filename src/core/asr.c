@@ -32,6 +32,7 @@ struct vms_asr {
 
 static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err, size_t errlen,
                           const char *path);
+static int asr_add_agent_lm(vms_asr *a, const char *path, double weight, char *err, size_t errlen);
 static int asr_is_filler(const char *w);
 static int asr_lattice_alternatives(vms_asr *a, double t0, vms_word *w, size_t n);
 static int asr_push_word(vms_word **words, size_t *n, size_t *cap, const char *w, double s,
@@ -69,10 +70,51 @@ static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err
 	return 0;
 }
 
+/*
+ * Interpolate the general language model with the agent-talk model built
+ * from models/corpus/ (weight is the agent model's share), so that the
+ * decoder expects what agents say: "pissed off" rather than "cut off".
+ * Debian's pocketsphinx does not interpolate through -lmctl, so the two
+ * models are joined here in an ngram_model set.  The set owns both models
+ * (the general one retained from the default search) and the decoder owns
+ * the set.  Costs the agent model's memory (about 2 MB) per worker.
+ */
+static int asr_add_agent_lm(vms_asr *a, const char *path, double weight, char *err, size_t errlen)
+{
+	const char *cur = ps_get_search(a->ps);
+	ngram_model_t *general = cur ? ps_get_lm(a->ps, cur) : NULL;
+	if (general == NULL) {
+		vms_errf(err, errlen, "%s: the decoder has no general language model to join",
+		         path);
+		return -1;
+	}
+	ngram_model_t *agent = ngram_model_read(a->config, path, NGRAM_AUTO, ps_get_logmath(a->ps));
+	if (agent == NULL) {
+		vms_errf(err, errlen, "%s: cannot read the agent language model", path);
+		return -1;
+	}
+	ngram_model_t *lms[2] = {ngram_model_retain(general), agent};
+	char *names[2] = {(char *)"general", (char *)"agent"};
+	const float32 weights[2] = {(float32)(1.0 - weight), (float32)weight};
+	ngram_model_t *set = ngram_model_set_init(a->config, lms, names, weights, 2);
+	if (set == NULL) {
+		ngram_model_free(lms[0]);
+		ngram_model_free(agent);
+		vms_errf(err, errlen, "%s: cannot join it to the general language model", path);
+		return -1;
+	}
+	if (ps_set_lm(a->ps, "agent", set) < 0 || ps_set_search(a->ps, "agent") < 0) {
+		vms_errf(err, errlen, "%s: the decoder refused the joined language model", path);
+		return -1;
+	}
+	return 0;
+}
+
 /* Build a decoder from the settings, a working dictionary (NULL: the
- * settings' own) and decoder.conf (which may be NULL). */
-vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf, char *err,
-                     size_t errlen)
+ * settings' own), decoder.conf and the agent language model (either may
+ * be NULL). */
+vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf,
+                     const char *agent_lm, char *err, size_t errlen)
 {
 	char *argv[ASR_MAX_ARGS];
 	int argc = 0;
@@ -113,6 +155,9 @@ vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decode
 		         s->hmm, s->lm, s->dict);
 		goto fail;
 	}
+	if (agent_lm != NULL && s->agent_lm_weight > 0 &&
+	    asr_add_agent_lm(a, agent_lm, s->agent_lm_weight, err, errlen) < 0)
+		goto fail;
 	free(text);
 	return a;
 fail:
@@ -175,6 +220,7 @@ static int asr_lattice_alternatives(vms_asr *a, double t0, vms_word *w, size_t n
 		return 0;
 	logmath_t *lmath = ps_lattice_get_logmath(dag);
 	char *buf[ASR_ALT_MAX];
+	float post[ASR_ALT_MAX];
 	for (size_t i = 0; i < n; i++) {
 		int sf = (int)((w[i].start_s - t0) / VMS_FRAME_S + 0.5);
 		size_t k = 0, len = 0;
@@ -188,28 +234,40 @@ static int asr_lattice_alternatives(vms_asr *a, double t0, vms_word *w, size_t n
 			const char *bw = ps_latnode_baseword(dag, node);
 			if (asr_is_filler(bw) || strcmp(bw, w[i].w) == 0)
 				continue;
-			if (logmath_exp(lmath, ps_latnode_prob(dag, node, NULL)) < ASR_ALT_MIN_POST)
+			double pp = logmath_exp(lmath, ps_latnode_prob(dag, node, NULL));
+			if (pp < ASR_ALT_MIN_POST)
 				continue;
-			int dup = 0;
-			for (size_t j = 0; j < k; j++)
-				dup |= strcmp(buf[j], bw) == 0;
-			if (dup || k == ASR_ALT_MAX)
+			size_t j = 0;
+			while (j < k && strcmp(buf[j], bw) != 0)
+				j++;
+			if (j < k) { /* the same word in another node: keep the likelier */
+				post[j] = pp > post[j] ? (float)pp : post[j];
 				continue;
+			}
+			if (k == ASR_ALT_MAX)
+				continue;
+			post[k] = (float)pp;
 			buf[k++] = (char *)bw;
 			len += strlen(bw) + 1;
 		}
 		if (k == 0)
 			continue;
 		char *alts = malloc(len + 1), *p = alts;
-		if (alts == NULL)
+		float *ap = malloc(k * sizeof *ap);
+		if (alts == NULL || ap == NULL) {
+			free(alts);
+			free(ap);
 			return -1;
+		}
 		for (size_t j = 0; j < k; j++) {
 			size_t l = strlen(buf[j]) + 1;
 			memcpy(p, buf[j], l);
 			p += l;
+			ap[j] = post[j];
 		}
 		*p = '\0';
 		w[i].alts = alts;
+		w[i].alt_post = ap;
 	}
 	return 0;
 }

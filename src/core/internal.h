@@ -75,6 +75,11 @@ void vms_levels_free(vms_levels *l);
 double vms_levels_speech_between(const vms_levels *l, double from, double to);
 /* Median energy (dB) of speech frames in [from, to); -120 if none. */
 double vms_levels_speech_level(const vms_levels *l, double from, double to);
+/* Share (0..1) of the speech frames in [from, to) that carry moving
+ * pitch, as speech does and horns, thunder and hum do not; x is the
+ * channel's samples the levels were measured on. */
+double vms_levels_intonation_share(const vms_levels *l, const int16_t *x, size_t n, double from,
+                                   double to);
 
 /* --- asr.c ------------------------------------------------------------ */
 
@@ -93,8 +98,8 @@ void vms_wordseqs_free(vms_wordseqs *ws);
 size_t vms_wordseqs_len(const vms_wordseqs *ws, size_t k);
 
 /* dict overrides the settings' dictionary when not NULL. */
-vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf, char *err,
-                     size_t errlen);
+vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf,
+                     const char *agent_lm, char *err, size_t errlen);
 void vms_asr_free(vms_asr *a);
 /* Transcribe [start_s, end_s) of one channel; appends words (times absolute). */
 int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
@@ -146,6 +151,8 @@ int vms_rules_input_init(vms_rules_input *in, size_t n_words, const vms_wordseqs
 void vms_rules_input_channel(vms_rules_input *in, const vms_word *words, size_t n, int channel);
 /* N-best guess k; its channel, or -1 when it holds no words. */
 int vms_rules_input_seq(vms_rules_input *in, const vms_wordseqs *seqs, size_t k);
+/* Append one word, growing the arrays; 0, or -1 on out-of-memory. */
+int vms_rules_input_push(vms_rules_input *in, const vms_word *w);
 void vms_rules_input_free(vms_rules_input *in);
 
 /* Call cb for every literal word (prefix = 0) and prefix (prefix = 1)
@@ -169,6 +176,8 @@ typedef struct vms_openline_input {
 	size_t n_words;
 	const vms_wordseqs *alts; /* alternative hypotheses, may be NULL */
 	const vms_levels *levels[VMS_MAX_CHANNELS];
+	const int16_t *pcm[VMS_MAX_CHANNELS]; /* the samples, for the speech test */
+	size_t n_samples;
 	int channels;
 	int agent_channel; /* channel whose speech we judge */
 	double hangup_at;  /* < 0 when unknown */
@@ -179,6 +188,23 @@ typedef struct vms_openline_input {
 /* Decide whether the line was left open; fills f (evidence etc.) and
  * returns 1 when it was. */
 int vms_openline_detect(const vms_openline_input *in, vms_finding *f);
+
+/* --- classifier.cc, learned.c: the learned phrasing layer -------------- */
+
+typedef struct vms_classifier vms_classifier;
+vms_classifier *vms_classifier_load(const char *path, char *err, size_t errlen);
+void vms_classifier_free(vms_classifier *c);
+int vms_classifier_predict(const vms_classifier *c, const char *text, char *label, size_t labellen,
+                           double *prob);
+
+typedef struct vms_learned_params {
+	double report_prob; /* a window this probable is reported (low) */
+	double hold_prob;   /* ... and this probable holds (medium) */
+} vms_learned_params;
+/* Takes ownership of f's strings; 0 or -1 on out-of-memory. */
+typedef int (*vms_finding_cb)(void *arg, const vms_finding *f);
+int vms_learned_scan(const vms_classifier *c, const vms_word *const *words, size_t n,
+                     const vms_learned_params *p, vms_finding_cb add, void *arg);
 
 /* --- screen.c --------------------------------------------------------- */
 const vms_rules *vms_engine_rules(const vms_engine *e);

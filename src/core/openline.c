@@ -29,6 +29,8 @@
 #define OL_QUIET_MIN_S 1.0     /* ... and lasting at least this long */
 #define OL_POSTSCRIPT_DB 6.0   /* a postscript is at message level */
 #define OL_POSTSCRIPT_WORDS 5  /* its cue opens it */
+#define OL_WORDS_PER_S 1.5     /* recognised words per second of speech: a talker */
+#define OL_INTONATION 0.2      /* share of speech frames with moving pitch: a voice */
 
 typedef struct ol_signoff_scan {
 	const vms_openline_input *in;
@@ -47,6 +49,35 @@ static int ol_fill(vms_finding *f, const vms_openline_input *in, const vms_level
                    double to, const char *how, const char *what);
 static double ol_first_speech(const vms_levels *lv, double from);
 static double ol_last_speech(const vms_levels *lv);
+static int ol_is_speech(const vms_openline_input *in, int agent, double from, double to);
+
+/*
+ * Sound after the message counts only if it is speech: the energy test
+ * in vad.c also passes a car horn, thunder, a dog or hold music.  Speech
+ * is a voice whose pitch moves (vms_levels_intonation_share), or words the
+ * recogniser heard at a talker's rate; the second catches a monotone
+ * synthetic voice, the first a mutter too quiet to be recognised.
+ * Measured on ../shared/eval/real-speech/ clips after a rendered message
+ * (tests/scenarios/realtrail.jsonl): noise 0.07-0.85 words/s and at most
+ * 0.03 intonation; speech 2.5+ words/s and 0.42+.  Without samples the
+ * sound is taken for speech: a doubt holds.
+ */
+static int ol_is_speech(const vms_openline_input *in, int agent, double from, double to)
+{
+	const vms_levels *lv = in->levels[agent];
+	double secs = vms_levels_speech_between(lv, from, to);
+	size_t words = 0;
+	if (secs <= 0)
+		return 0;
+	for (size_t i = 0; i < in->n_words; i++) {
+		const vms_word *w = &in->words[i];
+		words += w->channel == agent && w->start_s >= from - 0.1 && w->end_s <= to + 0.3;
+	}
+	if ((double)words / secs >= OL_WORDS_PER_S || in->pcm[agent] == NULL)
+		return 1;
+	return vms_levels_intonation_share(lv, in->pcm[agent], in->n_samples, from, to) >=
+	       OL_INTONATION;
+}
 
 /* End of the stretch of speech that is going on at time t (or t itself). */
 static double ol_segment_end_after(const vms_levels *lv, double t)
@@ -160,8 +191,9 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	/* 1. The PBX says the call ended. */
 	if (in->hangup_at >= 0) {
 		double from = in->hangup_at + OL_HANGUP_GRACE_S;
-		if (vms_levels_speech_between(lv, from, in->duration_s) >= OL_MIN_SPEECH_S) {
-			double s = ol_first_speech(lv, from);
+		double s = ol_first_speech(lv, from);
+		if (vms_levels_speech_between(lv, from, in->duration_s) >= OL_MIN_SPEECH_S &&
+		    ol_is_speech(in, agent, s, end_of_speech)) {
 			snprintf(what, sizeof what, "after the hangup mark at %.1f s",
 			         in->hangup_at);
 			return ol_fill(f, in, lv, s, end_of_speech, "after_hangup", what);
@@ -189,6 +221,16 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
 		if (vms_rules_input_seq(&gi, in->alts, k) != agent)
 			continue;
+		/* A guess covers one utterance; its guards must see what was said
+		 * next ("by" is no farewell when "five zero one" follows). */
+		double guess_end = gi.words[gi.n - 1]->end_s;
+		for (size_t i = 0; i < mi.n; i++)
+			if (mi.words[i]->start_s >= guess_end - 0.05 &&
+			    vms_rules_input_push(&gi, mi.words[i]) < 0) {
+				vms_rules_input_free(&gi);
+				rc = -1;
+				goto out;
+			}
 		ol_signoff_scan asc = sc;
 		asc.words = gi.words;
 		vms_rules_match(in->signoffs, gi.text, gi.n, ol_on_signoff, &asc);
@@ -205,8 +247,9 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 		double from = other_end + OL_OTHER_GRACE_S;
 		if (sc.last_end > from)
 			from = sc.last_end + 0.2;
-		if (vms_levels_speech_between(lv, from, in->duration_s) >= OL_MIN_SPEECH_S) {
-			double s = ol_first_speech(lv, from);
+		double s = ol_first_speech(lv, from);
+		if (vms_levels_speech_between(lv, from, in->duration_s) >= OL_MIN_SPEECH_S &&
+		    ol_is_speech(in, agent, s, end_of_speech)) {
 			snprintf(
 			        what, sizeof what,
 			        "on the agent's channel after the other party went quiet at %.1f s",
@@ -230,7 +273,7 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 			vms_rules_match(in->signoffs, mi.text, mi.n, ol_on_postscript, &sc);
 			int postscript =
 			        sc.postscript_at >= 0 && level >= lv->speech_db - OL_POSTSCRIPT_DB;
-			if (!postscript) {
+			if (!postscript && ol_is_speech(in, agent, s, end_of_speech)) {
 				snprintf(what, sizeof what, "after the sign-off \"%s\" at %.1f s",
 				         sc.last_text, sc.last_end);
 				rc = ol_fill(f, in, lv, s, end_of_speech, "after_signoff", what);
@@ -247,7 +290,8 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 		double level = vms_levels_speech_level(lv, from, in->duration_s);
 		double secs = vms_levels_speech_between(lv, from, in->duration_s);
 		if (level <= lv->speech_db - OL_QUIET_DB && secs >= OL_QUIET_MIN_S &&
-		    vms_levels_speech_level(lv, 0, from) > level + OL_QUIET_DB - 2.0) {
+		    vms_levels_speech_level(lv, 0, from) > level + OL_QUIET_DB - 2.0 &&
+		    ol_is_speech(in, agent, from, end_of_speech)) {
 			snprintf(what, sizeof what, "off-mic after the message ended at %.1f s",
 			         lv->segs[i - 1].end_s);
 			rc = ol_fill(f, in, lv, from, end_of_speech, "quiet_speech_after_message",

@@ -863,6 +863,31 @@ size_t vms_rules_match_alts(const vms_rules *r, const char *const *words, const 
 }
 
 /* See internal.h. */
+int vms_rules_input_push(vms_rules_input *in, const vms_word *w)
+{
+	if (in->n == in->cap) {
+		size_t nc = in->cap * 2 + 8;
+		const vms_word **nw = realloc(in->words, (nc + 1) * sizeof *nw);
+		if (nw == NULL)
+			return -1;
+		in->words = nw;
+		const char **nt = realloc(in->text, (nc + 1) * sizeof *nt);
+		if (nt == NULL)
+			return -1;
+		in->text = nt;
+		const char **na = realloc(in->alts, (nc + 1) * sizeof *na);
+		if (na == NULL)
+			return -1;
+		in->alts = na;
+		in->cap = nc;
+	}
+	in->words[in->n] = w;
+	in->text[in->n] = w->w;
+	in->alts[in->n++] = w->alts;
+	return 0;
+}
+
+/* See internal.h. */
 int vms_rules_input_init(vms_rules_input *in, size_t n_words, const vms_wordseqs *seqs)
 {
 	size_t most = n_words;

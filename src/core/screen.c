@@ -16,12 +16,18 @@
 
 #include "internal.h"
 
-#define SCREEN_PAD_S 0.25      /* context around each speech segment */
-#define SCREEN_JOIN_S 0.0      /* extra gap bridged when joining segments */
-#define SCREEN_MAX_UTT_S 30.0  /* the decoder's utterances stay short */
-#define SCREEN_MAX_FINDINGS 64 /* a reviewer needs the first few, not all */
-#define SCREEN_NBEST 5         /* runner-up hypotheses kept per utterance */
-#define SCREEN_SURE_CONF 0.6   /* a best-path word this sure is not overruled */
+#define SCREEN_PAD_S 0.25        /* context around each speech segment */
+#define SCREEN_JOIN_S 0.0        /* extra gap bridged when joining segments */
+#define SCREEN_MAX_UTT_S 30.0    /* the decoder's utterances stay short */
+#define SCREEN_MAX_FINDINGS 64   /* a reviewer needs the first few, not all */
+#define SCREEN_NBEST 5           /* runner-up hypotheses kept per utterance */
+#define SCREEN_SURE_CONF 0.6     /* a best-path word this sure is not overruled */
+#define SCREEN_ONE_WORD_CONF 0.3 /* a one-word hit holds only when heard this surely */
+#define SCREEN_TEXT_WORD_S 0.3   /* `check --text`: each word gets this much time */
+
+/* The learned layer's thresholds: see README "How it decides" for the
+ * measurements behind them. */
+static const vms_learned_params screen_learned = {.report_prob = 0.5, .hold_prob = 0.7};
 
 struct vms_engine {
 	vms_settings settings;
@@ -30,6 +36,8 @@ struct vms_engine {
 	char decoder_conf[VMS_PATH_MAX];
 	char dict[VMS_PATH_MAX]; /* working vocabulary, or "" for the full one */
 	int dict_fd;
+	vms_classifier *learned;     /* NULL when settings.learned is off */
+	char agent_lm[VMS_PATH_MAX]; /* joined to the general model, or "" */
 };
 
 struct vms_worker {
@@ -44,6 +52,7 @@ typedef struct screen_hits {
 	int alt;                       /* matching a runner-up hypothesis */
 	int nbest;                     /* ... a whole N-best guess, not the best path */
 	int channel;                   /* the guess's channel */
+	int failed;                    /* out of memory recording a hit */
 } screen_hits;
 
 static int screen_add_finding(vms_result *r, const vms_finding *f);
@@ -51,6 +60,10 @@ static int screen_unscreenable(vms_result *r, const char *why);
 static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
                              vms_result *r, vms_wordseqs *alts);
 static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent);
+static int screen_add_cb(void *arg, const vms_finding *f);
+static void screen_verdict(const vms_engine *e, vms_result *r);
+static double screen_hit_conf(const screen_hits *sh, const vms_hit *h);
+static double screen_alt_post(const vms_word *w, const char *word);
 static int screen_best_path_sure(const screen_hits *sh, double hs, double he);
 static void screen_on_hit(const vms_hit *h, void *arg);
 static int screen_cmp_word(const void *a, const void *b);
@@ -86,6 +99,22 @@ vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen)
 	}
 	if (stat(e->decoder_conf, &st) < 0)
 		e->decoder_conf[0] = '\0';
+	if (s->agent_lm_weight > 0 && snprintf(e->agent_lm, sizeof e->agent_lm, "%s/agent.lm.bin",
+	                                       s->models_dir) >= (int)sizeof e->agent_lm) {
+		vms_errf(err, errlen, "%s: path too long", s->models_dir);
+		goto fail;
+	}
+	if (s->learned) {
+		if (snprintf(path, sizeof path, "%s/phrasing.ftz", s->models_dir) >=
+		    (int)sizeof path) {
+			vms_errf(err, errlen, "%s: path too long", s->models_dir);
+			goto fail;
+		}
+		/* No model, no start: screening without a layer the config asks
+		 * for would pass what it should hold (make builds the model). */
+		if ((e->learned = vms_classifier_load(path, err, errlen)) == NULL)
+			goto fail;
+	}
 	if (s->vocabulary_words > 0) {
 		const vms_rules *packs[] = {e->rules, e->signoffs};
 		if (vms_lexicon_build(s, packs, 2, (size_t)s->vocabulary_words, &e->dict_fd,
@@ -104,6 +133,7 @@ void vms_engine_free(vms_engine *e)
 		return;
 	vms_rules_free(e->rules);
 	vms_rules_free(e->signoffs);
+	vms_classifier_free(e->learned);
 	if (e->dict_fd >= 0)
 		close(e->dict_fd);
 	free(e);
@@ -128,7 +158,8 @@ vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen)
 		return NULL;
 	w->engine = e;
 	w->asr = vms_asr_new(&e->settings, e->dict[0] ? e->dict : NULL,
-	                     e->decoder_conf[0] ? e->decoder_conf : NULL, err, errlen);
+	                     e->decoder_conf[0] ? e->decoder_conf : NULL,
+	                     e->agent_lm[0] ? e->agent_lm : NULL, err, errlen);
 	if (w->asr == NULL) {
 		free(w);
 		return NULL;
@@ -270,14 +301,73 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 	for (size_t i = h->first; i <= h->last && len < sizeof ev - 1; i++)
 		len += (size_t)snprintf(ev + len, sizeof ev - len, "%s%s", i > h->first ? " " : "",
 		                        sh->words[i]->w);
+	double conf = screen_hit_conf(sh, h);
+	vms_severity sev = h->severity;
+	/* One word the decoder itself doubts is no reason to hold: "fuck"
+	 * behind "fun" at 0.004, "damn" for "just this once" at 0.03.  It is
+	 * still reported (low), and a phrase around it still holds. */
+	if (h->first == h->last && conf < SCREEN_ONE_WORD_CONF)
+		sev = VMS_SEV_LOW;
 	vms_finding f = {.type = VMS_FINDING_PHRASING,
 	                 .category = vms_strdup(h->category),
-	                 .severity = h->severity,
+	                 .severity = sev,
 	                 .start_s = sh->words[h->first]->start_s,
 	                 .end_s = sh->words[h->last]->end_s,
 	                 .evidence = vms_strdup(ev),
-	                 .rule = vms_strdup(h->rule_id)};
-	screen_add_finding(sh->r, &f);
+	                 .rule = vms_strdup(h->rule_id),
+	                 .confidence = conf};
+	if (screen_add_finding(sh->r, &f) < 0)
+		sh->failed = 1;
+}
+
+/* The lattice posterior of word as an alternative of w, or 0. */
+static double screen_alt_post(const vms_word *w, const char *word)
+{
+	size_t j = 0;
+	for (const char *a = w->alts; a && *a; a += strlen(a) + 1, j++)
+		if (strcmp(a, word) == 0)
+			return w->alt_post ? w->alt_post[j] : 0.0;
+	return 0.0;
+}
+
+/*
+ * How sure the evidence of a rule hit is, 0..1.  On the best path, the
+ * lowest word confidence under the hit.  A one-word hit in an N-best
+ * guess (the lattice pass never completes a phrase shorter than four
+ * words) is only as sure as the lattice's own posterior for that word
+ * there, 0 when the lattice never had it: "damn" behind "time" is
+ * doubtful, however unsure "time" was.  Longer N-best phrases are
+ * measured by the best-path words under them.
+ */
+static double screen_hit_conf(const screen_hits *sh, const vms_hit *h)
+{
+	double hs = sh->words[h->first]->start_s, he = sh->words[h->last]->end_s, conf = 1.0;
+	if (sh->nbest && h->first == h->last) {
+		const char *word = sh->words[h->first]->w;
+		double best = 0.0;
+		for (size_t i = 0; i < sh->r->n_words; i++) {
+			const vms_word *w = &sh->r->words[i];
+			if (w->channel == sh->channel && w->end_s > hs && w->start_s < he) {
+				double p = strcmp(w->w, word) == 0 ? w->conf
+				                                   : screen_alt_post(w, word);
+				best = p > best ? p : best;
+			}
+		}
+		return best;
+	}
+	int seen = 0;
+	for (size_t i = 0; i < sh->r->n_words && sh->nbest; i++) {
+		const vms_word *w = &sh->r->words[i];
+		if (w->channel == sh->channel && w->end_s > hs && w->start_s < he) {
+			conf = w->conf < conf ? w->conf : conf;
+			seen = 1;
+		}
+	}
+	if (sh->nbest)
+		return seen ? conf : 0.0;
+	for (size_t i = h->first; i <= h->last; i++)
+		conf = sh->words[i]->conf < conf ? sh->words[i]->conf : conf;
+	return conf;
 }
 
 /*
@@ -301,6 +391,13 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		/* then with the lattice's alternatives for each word */
 		sh.alt = 1;
 		vms_rules_match_alts(e->rules, in.text, in.alts, in.n, screen_on_hit, &sh);
+		if (e->learned != NULL && vms_learned_scan(e->learned, in.words, in.n,
+		                                           &screen_learned, screen_add_cb, r) < 0)
+			sh.failed = 1;
+	}
+	if (alts == NULL) {
+		vms_rules_input_free(&in);
+		return sh.failed ? -1 : 0;
 	}
 	sh.alt = 1;
 	sh.nbest = 1;
@@ -312,7 +409,65 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		vms_rules_match(e->rules, in.text, in.n, screen_on_hit, &sh);
 	}
 	vms_rules_input_free(&in);
-	return 0;
+	return sh.failed ? -1 : 0;
+}
+
+/* vms_finding_cb for the learned layer. */
+static int screen_add_cb(void *arg, const vms_finding *f)
+{
+	return screen_add_finding(arg, f);
+}
+
+/* Hold at or above the configured severity; unscreenable always holds. */
+static void screen_verdict(const vms_engine *e, vms_result *r)
+{
+	for (size_t i = 0; i < r->n_findings; i++)
+		if (r->findings[i].severity >= e->settings.hold_severity ||
+		    r->findings[i].type == VMS_FINDING_UNSCREENABLE)
+			r->verdict = VMS_HOLD;
+}
+
+/* See vmscreen.h.  Words are split as `rules --test` splits them. */
+vms_result *vms_screen_text(const vms_engine *e, const char *name, const char *text)
+{
+	static const char seps[] = " \t\r\n,.!?;:\"()";
+	vms_result *r = calloc(1, sizeof *r);
+	char *copy = vms_strdup(text), *save = NULL;
+	size_t cap = 0;
+	if (r == NULL || copy == NULL || (r->file = vms_strdup(name)) == NULL)
+		goto nomem;
+	r->channels = 1;
+	r->transcribed = 1;
+	for (char *p = copy; *p; p++)
+		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+	for (char *t = strtok_r(copy, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
+		if (r->n_words == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			vms_word *nw = realloc(r->words, nc * sizeof *nw);
+			if (nw == NULL)
+				goto nomem;
+			r->words = nw;
+			cap = nc;
+		}
+		double t0 = (double)r->n_words * SCREEN_TEXT_WORD_S;
+		vms_word *w = &r->words[r->n_words];
+		*w = (vms_word){.start_s = t0, .end_s = t0 + SCREEN_TEXT_WORD_S * 0.9, .conf = 1.0};
+		if ((w->w = vms_strdup(t)) == NULL)
+			goto nomem;
+		r->n_words++;
+	}
+	r->duration_s = (double)r->n_words * SCREEN_TEXT_WORD_S;
+	if (screen_phrasing(e, r, NULL, -1) < 0)
+		goto nomem;
+	screen_verdict(e, r);
+	free(copy);
+	return r;
+nomem:
+	free(copy);
+	if (r == NULL)
+		return NULL;
+	screen_unscreenable(r, "out of memory while screening");
+	return r;
 }
 
 /* See the file comment and vmscreen.h. */
@@ -368,8 +523,11 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	                         .hangup_at = sc.hangup_at,
 	                         .duration_s = audio.duration_s,
 	                         .signoffs = e->signoffs};
-	for (int c = 0; c < audio.channels; c++)
+	for (int c = 0; c < audio.channels; c++) {
 		oi.levels[c] = &lv[c];
+		oi.pcm[c] = audio.ch[c];
+	}
+	oi.n_samples = audio.n;
 	vms_finding ol;
 	int olr = vms_openline_detect(&oi, &ol);
 	if (olr < 0)
@@ -377,10 +535,7 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	if (olr > 0 && screen_add_finding(r, &ol) < 0)
 		goto nomem;
 
-	for (size_t i = 0; i < r->n_findings; i++)
-		if (r->findings[i].severity >= e->settings.hold_severity ||
-		    r->findings[i].type == VMS_FINDING_UNSCREENABLE)
-			r->verdict = VMS_HOLD;
+	screen_verdict(e, r);
 done:
 	if (sc.metadata)
 		r->metadata_json = json_dumps(sc.metadata, JSON_COMPACT | JSON_SORT_KEYS);
@@ -412,6 +567,7 @@ void vms_result_free(vms_result *r)
 	for (size_t i = 0; i < r->n_words; i++) {
 		free(r->words[i].w);
 		free(r->words[i].alts);
+		free(r->words[i].alt_post);
 	}
 	free(r->findings);
 	free(r->words);
@@ -450,6 +606,9 @@ char *vms_result_json(const vms_result *r)
 		json_object_set_new(a, "end_s", json_real(screen_round(f->end_s, 0.01)));
 		json_object_set_new(a, "evidence", json_string(f->evidence ? f->evidence : ""));
 		json_object_set_new(a, "rule", json_string(f->rule ? f->rule : ""));
+		if (f->type == VMS_FINDING_PHRASING)
+			json_object_set_new(a, "confidence",
+			                    json_real(screen_round(f->confidence, 0.001)));
 		json_array_append_new(alerts, a);
 	}
 	json_object_set_new(o, "alerts", alerts);

@@ -84,6 +84,8 @@ void vms_settings_defaults(vms_settings *s)
 	s->min_duration_s = 0.3;
 	s->max_file_bytes = 512L * 1024 * 1024;
 	s->vocabulary_words = 20000; /* see lexicon.c for the measurement */
+	s->learned = 1;
+	s->agent_lm_weight = 0.3;
 }
 
 /* Copy a string setting into a fixed buffer, failing loudly on overflow. */
@@ -170,6 +172,17 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 	}
 	if (config_setting_lookup_bool(g, "transcribe_all_channels", &i))
 		s->transcribe_all_channels = i;
+	if (config_setting_lookup_bool(g, "learned", &i))
+		s->learned = i;
+	if (config_setting_lookup_float(g, "agent_lm_weight", &d) ||
+	    (config_setting_lookup_int(g, "agent_lm_weight", &i) && ((d = i), 1))) {
+		if (!(d >= 0 && d <= 0.9)) {
+			vms_errf(err, errlen, "%s: screening.agent_lm_weight must be 0 to 0.9",
+			         config_path);
+			goto out;
+		}
+		s->agent_lm_weight = d;
+	}
 	if (config_setting_lookup_int(g, "max_file_mb", &i)) {
 		if (i <= 0 || i > 16384) {
 			vms_errf(err, errlen, "%s: screening.max_file_mb must be 1 to 16384",

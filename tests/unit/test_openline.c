@@ -79,6 +79,23 @@ static void add_hiss(signal *s, double from, double to, double dbfs, int pink)
 	}
 }
 
+/* Voiced: five harmonics under the same syllable envelope, the pitch
+ * gliding from f0 to f1 within each syllable as intonation does (f0 == f1:
+ * a steady note, like a horn or a beeping alarm). */
+static void add_voice(signal *s, double from, double to, double dbfs, double f0, double f1)
+{
+	double a = db_to_amp(dbfs) * 0.6, phase = 0.0;
+	for (size_t i = (size_t)(from * VMS_RATE); i < s->n && i < (size_t)(to * VMS_RATE); i++) {
+		double t = (double)i / VMS_RATE - from;
+		double env = sin(M_PI * 4.0 * t), within = fmod(t, 0.25) / 0.25;
+		phase += 2.0 * M_PI * (f0 + (f1 - f0) * within) / VMS_RATE;
+		double v = 0.0;
+		for (int h = 1; h <= 5; h++)
+			v += sin(phase * h) / h;
+		s->x[i] += a * env * env * v;
+	}
+}
+
 static int16_t *sig_pcm(const signal *s)
 {
 	int16_t *p = malloc(s->n * sizeof *p);
@@ -88,6 +105,18 @@ static int16_t *sig_pcm(const signal *s)
 		p[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : lrint(v));
 	}
 	return p;
+}
+
+/* The share of [from, to) that vad.c hears as intonation. */
+static double intonation(const signal *s, double from, double to)
+{
+	vms_levels lv;
+	int16_t *pcm = sig_pcm(s);
+	ck_assert_int_eq(vms_levels_analyse(pcm, s->n, &lv), 0);
+	double share = vms_levels_intonation_share(&lv, pcm, s->n, from, to);
+	vms_levels_free(&lv);
+	free(pcm);
+	return share;
 }
 
 typedef struct words {
@@ -136,10 +165,12 @@ static void finding_free(vms_finding *f)
 
 /* Analyse up to two channels and run the detector; returns its result and
  * leaves the finding in *f (caller frees). */
+static int with_pcm; /* give the detector the samples, so it can test for a voice */
 static int detect(signal *chans, int n_ch, const words *ws, int agent, double hangup_at,
                   vms_finding *f)
 {
 	vms_levels lv[VMS_MAX_CHANNELS];
+	int16_t *pcms[VMS_MAX_CHANNELS] = {NULL, NULL};
 	vms_openline_input in = {.words = ws->w,
 	                         .n_words = ws->n,
 	                         .channels = n_ch,
@@ -148,15 +179,18 @@ static int detect(signal *chans, int n_ch, const words *ws, int agent, double ha
 	                         .duration_s = chans[0].secs,
 	                         .signoffs = signoffs};
 	for (int c = 0; c < n_ch; c++) {
-		int16_t *pcm = sig_pcm(&chans[c]);
-		ck_assert_int_eq(vms_levels_analyse(pcm, chans[c].n, &lv[c]), 0);
-		free(pcm);
+		pcms[c] = sig_pcm(&chans[c]);
+		ck_assert_int_eq(vms_levels_analyse(pcms[c], chans[c].n, &lv[c]), 0);
 		in.levels[c] = &lv[c];
+		in.pcm[c] = with_pcm ? pcms[c] : NULL;
+		in.n_samples = chans[c].n;
 	}
 	memset(f, 0, sizeof *f);
 	int rc = vms_openline_detect(&in, f);
-	for (int c = 0; c < n_ch; c++)
+	for (int c = 0; c < n_ch; c++) {
 		vms_levels_free(&lv[c]);
+		free(pcms[c]);
+	}
 	return rc;
 }
 
@@ -197,6 +231,7 @@ static void setup(void)
 {
 	char err[VMS_ERR_MAX] = "";
 	rng_state = 0x12345678u;
+	with_pcm = 0;
 	signoffs = vms_rules_load_signoffs(VMS_TEST_MODELS "/signoffs.txt", err, sizeof err);
 	ck_assert_msg(signoffs != NULL, "%s", err);
 }
@@ -396,6 +431,52 @@ START_TEST(test_levels_segments)
 }
 END_TEST
 
+/* A voice moves in pitch; a steady note and unvoiced noise do not. */
+START_TEST(test_intonation_share)
+{
+	signal s = sig_new(4.0);
+	add_voice(&s, 0.5, 3.5, -20.0, 140.0, 190.0);
+	double voice = intonation(&s, 0.0, 4.0);
+	free(s.x);
+	s = sig_new(4.0);
+	add_voice(&s, 0.5, 3.5, -20.0, 220.0, 220.0);
+	double note = intonation(&s, 0.0, 4.0);
+	free(s.x);
+	s = sig_new(4.0);
+	add_speech(&s, 0.5, 3.5, -20.0);
+	double noise = intonation(&s, 0.0, 4.0);
+	free(s.x);
+	ck_assert_msg(voice > 0.4, "gliding voice: %.2f", voice);
+	ck_assert_msg(note < 0.05, "steady note: %.2f", note);
+	ck_assert_msg(noise < 0.05, "noise bursts: %.2f", noise);
+}
+END_TEST
+
+/* After "thanks bye": beeps on one note (a horn, an alarm) are no open line;
+ * a voice at the same level, with no words recognised, is. */
+START_TEST(test_sound_after_signoff_needs_a_voice)
+{
+	vms_finding f;
+	words ws = {.n = 0};
+	signal s = sig_new(9.0);
+	with_pcm = 1;
+	message(&s, &ws, "thanks bye", 0);
+	add_voice(&s, 5.5, 8.5, -30.0, 220.0, 220.0);
+	int rc = detect(&s, 1, &ws, 0, -1, &f);
+	assert_closed(rc, &f);
+	finding_free(&f);
+	free(s.x);
+	s = sig_new(9.0);
+	add_speech(&s, MSG_FROM, MSG_TO, MSG_DB);
+	add_voice(&s, 5.5, 8.5, -30.0, 140.0, 185.0);
+	rc = detect(&s, 1, &ws, 0, -1, &f);
+	assert_open(rc, &f, "after_signoff", 5.5);
+	finding_free(&f);
+	free(s.x);
+	words_free(&ws);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("openline");
@@ -411,6 +492,8 @@ int main(void)
 	tcase_add_test(tc, test_postscript_after_bye);
 	tcase_add_test(tc, test_speech_after_hangup);
 	tcase_add_loop_test(tc, test_stereo_other_party_quiet, 0, 2);
+	tcase_add_test(tc, test_intonation_share);
+	tcase_add_test(tc, test_sound_after_signoff_needs_a_voice);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
