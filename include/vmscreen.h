@@ -45,6 +45,9 @@ typedef struct vms_settings {
 	                                  party too (context for reviewers, 2x CPU) */
 	int learned;                   /* run the learned phrasing layer
 	                                  (models_dir/phrasing.ftz); default on */
+	double learned_report;         /* its windows this probable are reported (low) */
+	double learned_hold;           /* ... and hold when probability times word
+	                                  confidence reaches this (medium) */
 	double agent_lm_weight;        /* share of models_dir/agent.lm.bin (agent talk)
 	                                  joined to lm, 0..0.9; 0 = lm alone */
 } vms_settings;
@@ -68,6 +71,7 @@ typedef struct vms_finding {
 	double confidence; /* how sure the evidence is, 0..1: the lowest best-path
 	                      word confidence under a rule hit, or the classifier's
 	                      probability times the mean word confidence */
+	double score;      /* learned layer only: the classifier's probability */
 } vms_finding;
 
 typedef struct vms_result {

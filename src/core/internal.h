@@ -199,7 +199,8 @@ int vms_classifier_predict(const vms_classifier *c, const char *text, char *labe
 
 typedef struct vms_learned_params {
 	double report_prob; /* a window this probable is reported (low) */
-	double hold_prob;   /* ... and this probable holds (medium) */
+	double hold_conf;   /* ... and holds (medium) when probability times the
+	                       words' mean confidence reaches this */
 } vms_learned_params;
 /* Takes ownership of f's strings; 0 or -1 on out-of-memory. */
 typedef int (*vms_finding_cb)(void *arg, const vms_finding *f);

@@ -25,10 +25,6 @@
 #define SCREEN_ONE_WORD_CONF 0.3 /* a one-word hit holds only when heard this surely */
 #define SCREEN_TEXT_WORD_S 0.3   /* `check --text`: each word gets this much time */
 
-/* The learned layer's thresholds: see README "How it decides" for the
- * measurements behind them. */
-static const vms_learned_params screen_learned = {.report_prob = 0.5, .hold_prob = 0.7};
-
 struct vms_engine {
 	vms_settings settings;
 	vms_rules *rules;
@@ -56,6 +52,7 @@ typedef struct screen_hits {
 } screen_hits;
 
 static int screen_add_finding(vms_result *r, const vms_finding *f);
+static int screen_finding_rank(const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
 static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
                              vms_result *r, vms_wordseqs *alts);
@@ -175,13 +172,39 @@ void vms_worker_free(vms_worker *w)
 	free(w);
 }
 
-/* Append a copy of f (taking ownership of its strings). */
+/* How much a finding weighs when findings must be trimmed. */
+static int screen_finding_rank(const vms_finding *f)
+{
+	return f->type == VMS_FINDING_UNSCREENABLE
+	               ? 100
+	               : (int)f->severity * 2 + (f->type == VMS_FINDING_OPEN_LINE);
+}
+
+/*
+ * Append a copy of f (taking ownership of its strings).  Past
+ * SCREEN_MAX_FINDINGS (a reviewer needs the first few, not hundreds of
+ * low hits on a long call) a new finding replaces the lightest one kept
+ * if it weighs more, so the trimmed list still holds every severity the
+ * verdict is computed from, and an open line is never pushed out.
+ */
 static int screen_add_finding(vms_result *r, const vms_finding *f)
 {
 	if (r->n_findings >= SCREEN_MAX_FINDINGS) {
-		free(f->category);
-		free(f->evidence);
-		free(f->rule);
+		size_t light = 0;
+		for (size_t i = 1; i < r->n_findings; i++)
+			if (screen_finding_rank(&r->findings[i]) <
+			    screen_finding_rank(&r->findings[light]))
+				light = i;
+		vms_finding drop = *f;
+		if (screen_finding_rank(f) > screen_finding_rank(&r->findings[light])) {
+			drop = r->findings[light];
+			memmove(&r->findings[light], &r->findings[light + 1],
+			        (r->n_findings - light - 1) * sizeof *r->findings);
+			r->findings[r->n_findings - 1] = *f;
+		}
+		free(drop.category);
+		free(drop.evidence);
+		free(drop.rule);
 		return 0;
 	}
 	vms_finding *nf = realloc(r->findings, (r->n_findings + 1) * sizeof *nf);
@@ -391,8 +414,10 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		/* then with the lattice's alternatives for each word */
 		sh.alt = 1;
 		vms_rules_match_alts(e->rules, in.text, in.alts, in.n, screen_on_hit, &sh);
-		if (e->learned != NULL && vms_learned_scan(e->learned, in.words, in.n,
-		                                           &screen_learned, screen_add_cb, r) < 0)
+		vms_learned_params lp = {.report_prob = e->settings.learned_report,
+		                         .hold_conf = e->settings.learned_hold};
+		if (e->learned != NULL &&
+		    vms_learned_scan(e->learned, in.words, in.n, &lp, screen_add_cb, r) < 0)
 			sh.failed = 1;
 	}
 	if (alts == NULL) {
@@ -609,6 +634,8 @@ char *vms_result_json(const vms_result *r)
 		if (f->type == VMS_FINDING_PHRASING)
 			json_object_set_new(a, "confidence",
 			                    json_real(screen_round(f->confidence, 0.001)));
+		if (f->score > 0)
+			json_object_set_new(a, "score", json_real(screen_round(f->score, 0.001)));
 		json_array_append_new(alerts, a);
 	}
 	json_object_set_new(o, "alerts", alerts);

@@ -85,7 +85,9 @@ void vms_settings_defaults(vms_settings *s)
 	s->max_file_bytes = 512L * 1024 * 1024;
 	s->vocabulary_words = 20000; /* see lexicon.c for the measurement */
 	s->learned = 1;
-	s->agent_lm_weight = 0.3;
+	s->learned_report = 0.3; /* see README "How it decides" for the measurements */
+	s->learned_hold = 0.7;
+	s->agent_lm_weight = 0; /* built and measured; off: see README */
 }
 
 /* Copy a string setting into a fixed buffer, failing loudly on overflow. */
@@ -174,6 +176,19 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 		s->transcribe_all_channels = i;
 	if (config_setting_lookup_bool(g, "learned", &i))
 		s->learned = i;
+	static const char *const probs[] = {"learned_report", "learned_hold"};
+	double *dst[] = {&s->learned_report, &s->learned_hold};
+	for (size_t k = 0; k < 2; k++) {
+		if (!config_setting_lookup_float(g, probs[k], &d) &&
+		    !(config_setting_lookup_int(g, probs[k], &i) && ((d = i), 1)))
+			continue;
+		if (!(d > 0 && d <= 1)) {
+			vms_errf(err, errlen, "%s: screening.%s must be above 0 and at most 1",
+			         config_path, probs[k]);
+			goto out;
+		}
+		*dst[k] = d;
+	}
 	if (config_setting_lookup_float(g, "agent_lm_weight", &d) ||
 	    (config_setting_lookup_int(g, "agent_lm_weight", &i) && ((d = i), 1))) {
 		if (!(d >= 0 && d <= 0.9)) {

@@ -111,6 +111,19 @@ class CheckTextTest(unittest.TestCase):
         r = run("check", "--text", "-", "x.wav", stdin="")
         self.assertEqual(r.returncode, 2)
 
+    def test_verdict_counts_findings_past_the_display_cap(self):
+        # Seventy low hits first, then one high: trimming the list for a
+        # reviewer must not drop the finding that holds (issue 10).
+        line = "the stupid printer jammed again " * 70 + "and you are an idiot\n"
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as c:
+            c.write("screening = { learned = false; };\n")
+            c.flush()
+            r = run("check", "--config", c.name, "--json", "--text", "-", stdin=line)
+        x = results(r.stdout)[0]
+        self.assertEqual(x["verdict"], "hold", r.stdout[:500])
+        self.assertIn("high", {a["severity"] for a in x["alerts"]})
+        self.assertLessEqual(len(x["alerts"]), 64)
+
     def test_digit_strings_are_not_scores(self):
         r = run("check", "--json", "--text", "-",
                 stdin="call us back on five five five one eight zero three\n"
