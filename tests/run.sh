@@ -94,6 +94,24 @@ if [ $unit_only -eq 0 ] && [[ " ${flavours[*]} " == *" rel "* ]] && [ -f "$kit/d
 		unscreenable_recall=1.0
 	eval_gate heldout3 tests/scenarios/heldout3.jsonl hold_recall=0.72 false_hold_rate=0.12 \
 		unscreenable_recall=1.0
+	# Issue 9: real noise after a message is no open line, real speech is.
+	eval_gate realtrail tests/scenarios/realtrail.jsonl open_line_recall=0.87 \
+		open_line_false_alarm_rate=0.10 false_hold_rate=0.10
+	eval_gate heldout4 tests/scenarios/heldout4.jsonl hold_recall=0.65 false_hold_rate=0.05
+	# Real recordings: a hold on clean speech or a finding on noise is a false alarm.
+	out="$log/rel-eval-real-speech.log"
+	python3 tests/eval_real.py "$top/build/rel/vmscreen" "$kit/real-speech" max_speech_held=2 \
+		max_noise_findings=0 >"$out" 2>&1
+	rc=$?
+	tail -n 1 "$out" | sed "s|^|    rel/eval/real-speech: |"
+	record "rel/eval/real-speech" $rc "$out"
+	# The phrasing layers on text (check --text): the blind text set.
+	out="$log/rel-eval-text-blind4.log"
+	python3 tests/eval_text.py "$top/build/rel/vmscreen" tests/phrases/blind4.tsv min_right=0.92 \
+		max_clean_held=0.02 >"$out" 2>&1
+	rc=$?
+	tail -n 1 "$out" | sed "s|^|    rel/eval/text-blind4: |"
+	record "rel/eval/text-blind4" $rc "$out"
 elif [ $unit_only -eq 0 ]; then
 	echo "SKIP rel/eval/dev: no evaluation kit at $kit"
 fi

@@ -17,7 +17,7 @@ LABELS = {"clean", "profanity", "insult", "hostility", "dismissive", "blame", "m
           "survey_gaming"}
 
 NUMBER_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                "nine", "double", "triple"}
+                "nine", "ten", "double", "triple"}
 DIGIT_RUN = 3  # as src/core/learned.c: this many number words in a row are a digit string
 
 WHOLE = {"can't": "can not", "won't": "will not", "ain't": "is not", "shan't": "shall not",

@@ -53,9 +53,9 @@ static size_t learned_window_text(const vms_word *const *words, size_t w0, size_
 /* A word that is read out in phone and account numbers. */
 static int learned_is_number(const char *w)
 {
-	static const char *const nums[] = {"zero", "oh",     "one",   "two",   "three",
-	                                   "four", "five",   "six",   "seven", "eight",
-	                                   "nine", "double", "triple"};
+	static const char *const nums[] = {"zero", "oh",   "one",    "two",   "three",
+	                                   "four", "five", "six",    "seven", "eight",
+	                                   "nine", "ten",  "double", "triple"};
 	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
 		if (strcmp(w, nums[i]) == 0)
 			return 1;

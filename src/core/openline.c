@@ -30,6 +30,8 @@
 #define OL_POSTSCRIPT_DB 6.0   /* a postscript is at message level */
 #define OL_POSTSCRIPT_WORDS 5  /* its cue opens it */
 #define OL_WORDS_PER_S 1.5     /* recognised words per second of speech: a talker */
+#define OL_PHRASE_GAP_S 0.5    /* a pause this long ends a phrase */
+#define OL_NUMBER_WORDS 3      /* a number read out after the farewell: this many digits */
 #define OL_INTONATION 0.2      /* share of speech frames with moving pitch: a voice */
 
 typedef struct ol_signoff_scan {
@@ -50,6 +52,10 @@ static int ol_fill(vms_finding *f, const vms_openline_input *in, const vms_level
 static double ol_first_speech(const vms_levels *lv, double from);
 static double ol_last_speech(const vms_levels *lv);
 static int ol_is_speech(const vms_openline_input *in, int agent, double from, double to);
+static size_t ol_phrase_end(const vms_rules_input *in, size_t from);
+static int ol_scan_signoffs(const vms_openline_input *in, int agent, const vms_rules_input *mi,
+                            ol_signoff_scan *sc);
+static int ol_is_number_read_out(const vms_rules_input *mi, size_t from);
 
 /*
  * Sound after the message counts only if it is speech: the energy test
@@ -176,6 +182,86 @@ static int ol_fill(vms_finding *f, const vms_openline_input *in, const vms_level
 	return f->category && f->rule && f->evidence ? 1 : -1;
 }
 
+/* Words [from, n) of a run: the phrase ends at the first pause. */
+static size_t ol_phrase_end(const vms_rules_input *in, size_t from)
+{
+	size_t e = from + 1;
+	while (e < in->n && in->words[e]->start_s - in->words[e - 1]->end_s < OL_PHRASE_GAP_S)
+		e++;
+	return e;
+}
+
+/*
+ * Find the last sign-off on the agent's channel, phrase by phrase: a
+ * guard reads the words of its own phrase, not what is said after a
+ * pause ("bye now", a pause, then "the nelson..." muttered off-mic is a
+ * farewell, whatever word the mutter starts with).  Then the runner-up
+ * guesses, which often hold the farewell the best guess garbled ("bye
+ * bye" heard as "by night"); a guess covers one utterance, so it is read
+ * with the best-path words that continue its phrase ("by" is no farewell
+ * when "zero one eight" follows at once).
+ */
+static int ol_scan_signoffs(const vms_openline_input *in, int agent, const vms_rules_input *mi,
+                            ol_signoff_scan *sc)
+{
+	for (size_t p = 0; p < mi->n;) {
+		size_t e = ol_phrase_end(mi, p);
+		sc->words = mi->words + p;
+		vms_rules_match(in->signoffs, mi->text + p, e - p, ol_on_signoff, sc);
+		/* a longer farewell with one garbled word ("time to you soon") */
+		vms_rules_match_alts(in->signoffs, mi->text + p, mi->alts + p, e - p, ol_on_signoff,
+		                     sc);
+		p = e;
+	}
+	sc->words = mi->words;
+	vms_rules_input gi;
+	if (vms_rules_input_init(&gi, 0, in->alts) < 0)
+		return -1;
+	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
+		if (vms_rules_input_seq(&gi, in->alts, k) != agent)
+			continue;
+		double end = gi.words[gi.n - 1]->end_s;
+		for (size_t i = 0; i < mi->n; i++) {
+			const vms_word *w = mi->words[i];
+			if (w->start_s < end - 0.05)
+				continue;
+			if (w->start_s - end >= OL_PHRASE_GAP_S)
+				break;
+			if (vms_rules_input_push(&gi, w) < 0) {
+				vms_rules_input_free(&gi);
+				return -1;
+			}
+			end = w->end_s;
+		}
+		ol_signoff_scan asc = *sc;
+		asc.words = gi.words;
+		vms_rules_match(in->signoffs, gi.text, gi.n, ol_on_signoff, &asc);
+		if (asc.last_end > sc->last_end) {
+			sc->last_end = asc.last_end;
+			memcpy(sc->last_text, asc.last_text, sizeof sc->last_text);
+		}
+	}
+	vms_rules_input_free(&gi);
+	return 0;
+}
+
+/* Are the words from `from` on a number read out (a callback number after
+ * the farewell is part of the message, not an open line)? */
+static int ol_is_number_read_out(const vms_rules_input *mi, size_t from)
+{
+	static const char *const nums[] = {"zero", "oh",     "one",   "two",   "three",
+	                                   "four", "five",   "six",   "seven", "eight",
+	                                   "nine", "double", "triple"};
+	size_t n = 0, k = 0;
+	for (size_t i = from; i < mi->n; i++, n++)
+		for (size_t j = 0; j < sizeof nums / sizeof nums[0]; j++)
+			if (strcmp(mi->text[i], nums[j]) == 0) {
+				k++;
+				break;
+			}
+	return k >= OL_NUMBER_WORDS && 10 * k >= 6 * n;
+}
+
 /* See the file comment. */
 int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 {
@@ -207,39 +293,10 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 	vms_rules_input_channel(&mi, in->words, in->n_words, agent);
 	ol_signoff_scan sc = {
 	        .in = in, .lv = lv, .words = mi.words, .last_end = -1.0, .postscript_at = -1};
-	vms_rules_match(in->signoffs, mi.text, mi.n, ol_on_signoff, &sc);
-	/* A longer farewell with one garbled word ("time to you soon"). */
-	vms_rules_match_alts(in->signoffs, mi.text, mi.alts, mi.n, ol_on_signoff, &sc);
-	/* The recogniser's runner-up guesses often hold the farewell the best
-	 * guess garbled ("bye bye" heard as "by night").  The scan keeps
-	 * pointers into mi, so the guesses get a buffer of their own. */
-	vms_rules_input gi;
-	if (vms_rules_input_init(&gi, 0, in->alts) < 0) {
+	if (ol_scan_signoffs(in, agent, &mi, &sc) < 0) {
 		rc = -1;
 		goto out;
 	}
-	for (size_t k = 0; in->alts && k < in->alts->n_seqs; k++) {
-		if (vms_rules_input_seq(&gi, in->alts, k) != agent)
-			continue;
-		/* A guess covers one utterance; its guards must see what was said
-		 * next ("by" is no farewell when "five zero one" follows). */
-		double guess_end = gi.words[gi.n - 1]->end_s;
-		for (size_t i = 0; i < mi.n; i++)
-			if (mi.words[i]->start_s >= guess_end - 0.05 &&
-			    vms_rules_input_push(&gi, mi.words[i]) < 0) {
-				vms_rules_input_free(&gi);
-				rc = -1;
-				goto out;
-			}
-		ol_signoff_scan asc = sc;
-		asc.words = gi.words;
-		vms_rules_match(in->signoffs, gi.text, gi.n, ol_on_signoff, &asc);
-		if (asc.last_end > sc.last_end) {
-			sc.last_end = asc.last_end;
-			memcpy(sc.last_text, asc.last_text, sizeof sc.last_text);
-		}
-	}
-	vms_rules_input_free(&gi);
 
 	/* 2. Stereo: the other party went quiet, the agent did not. */
 	if (in->channels == 2 && in->levels[1 - agent] && in->levels[1 - agent]->n_segs) {
@@ -271,8 +328,9 @@ int vms_openline_detect(const vms_openline_input *in, vms_finding *f)
 				first_after++;
 			sc.postscript_from = first_after;
 			vms_rules_match(in->signoffs, mi.text, mi.n, ol_on_postscript, &sc);
-			int postscript =
-			        sc.postscript_at >= 0 && level >= lv->speech_db - OL_POSTSCRIPT_DB;
+			int postscript = (sc.postscript_at >= 0 &&
+			                  level >= lv->speech_db - OL_POSTSCRIPT_DB) ||
+			                 ol_is_number_read_out(&mi, first_after);
 			if (!postscript && ol_is_speech(in, agent, s, end_of_speech)) {
 				snprintf(what, sizeof what, "after the sign-off \"%s\" at %.1f s",
 				         sc.last_text, sc.last_end);
