@@ -66,5 +66,42 @@ target(f"false_hold_rate <= 0.05 ({v.get('false_hold_rate', 1):.3f})",
        v.get("false_hold_rate", 1) <= 0.05)
 PY
 done
+# Issue 9: the real-time factor on phone-coded audio (u-law and GSM
+# voicemails of held-out 4) with every layer on: rules, the learned layer
+# and the agent-talk language model (off by default; on here).
+dir=$out/heldout4
+if [ ! -f "$dir/truth.jsonl" ] || [ tests/scenarios/heldout4.jsonl -nt "$dir/truth.jsonl" ]; then
+	rm -rf "$dir"
+	python3 "$kit/synth.py" tests/scenarios/heldout4.jsonl "$dir" 2>/dev/null
+fi
+python3 - "$dir" tests/scenarios/heldout4.jsonl >"$dir.phone" <<'PY'
+import json, os, sys
+d, scen = sys.argv[1:]
+phone = {json.loads(l)["id"] for l in open(scen) if l.strip() and not l.startswith("#")
+         and json.loads(l).get("phone")}
+for l in open(os.path.join(d, "truth.jsonl")):
+    t = json.loads(l)
+    if t["id"] in phone:
+        print(os.path.join(d, t["file"]))
+PY
+printf 'screening = { agent_lm_weight = 0.3; };\n' >"$out/agent-lm.conf"
+n=$(wc -l <"$dir.phone")
+audio=$(xargs soxi -D <"$dir.phone" | awk '{s += $1} END {print s}')
+echo "== phone-coded (u-law, GSM): $n files, $audio s of audio"
+for conf in default agent-lm; do
+	args=()
+	[ "$conf" = default ] || args=(--config "$out/$conf.conf")
+	read -r u s rss wall < <(timed "$dir.phone" "$(((n + 1) / 2))" "$dir.phone.$conf.jsonl" \
+		"$dir.phone.$conf.time" "$bin/vmscreen" check "${args[@]}" --json)
+	python3 - "$u" "$s" "$audio" "$conf" <<'PY'
+import sys
+u, s, audio = map(float, sys.argv[1:4])
+what = {"default": "rules + learned layer (the default)",
+        "agent-lm": "rules + learned layer + agent LM at 0.3"}[sys.argv[4]]
+rtf = (u + s) / audio
+print(f"vmscreen  {what:42s} CPU {u + s:6.1f} s  RTF {rtf:.3f}  "
+      f"target RTF <= 0.15: {'met' if rtf <= 0.15 else 'MISSED'}")
+PY
+done
 echo "== daemon latency (tests/bench/latency.py)"
 VMS_BIN_DIR=$bin python3 tests/bench/latency.py
