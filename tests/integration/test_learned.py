@@ -13,22 +13,9 @@ import subprocess
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BIN_DIR = os.environ.get("VMS_BIN_DIR", os.path.join(ROOT, "build", "rel"))
-VMSCREEN = os.path.join(BIN_DIR, "vmscreen")
-EVAL_KIT = os.environ.get("VMS_EVAL_KIT", os.path.join(ROOT, "..", "shared", "eval"))
+from test_check import EVAL_KIT, ROOT, VMSCREEN, env  # one environment for both
+
 REAL = os.path.join(EVAL_KIT, "real-speech")
-
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:halt_on_error=1")
-    e.setdefault("LSAN_OPTIONS", "suppressions=%s:print_suppressions=0"
-                 % os.path.join(ROOT, "tests", "lsan.supp"))
-    e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-    e.setdefault("VMSCREEN_MODELS", os.path.join(ROOT, "models"))
-    return e
 
 
 def run(*args, stdin=None):
