@@ -217,5 +217,7 @@ void vms_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format
 char *vms_read_text(const char *path, size_t max, char *why, size_t whylen);
 char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *why, size_t whylen);
 double vms_cpu_seconds(void);
+/* 1 for a number word (zero..ten, oh, double, triple); see util.c. */
+int vms_is_number_word(const char *w);
 
 #endif

@@ -45,22 +45,9 @@ typedef struct learned_best {
 static int learned_emit(const learned_best *b, const vms_word *const *words,
                         const vms_learned_params *p, vms_finding_cb add, void *arg);
 static double learned_window_conf(const vms_word *const *words, size_t first, size_t last);
-static int learned_is_number(const char *w);
 static const char *learned_expand(const char *w, char *buf, size_t len);
 static size_t learned_window_text(const vms_word *const *words, size_t w0, size_t w1,
                                   const unsigned char *in_digits, char *text, size_t len);
-
-/* A word that is read out in phone and account numbers. */
-static int learned_is_number(const char *w)
-{
-	static const char *const nums[] = {"zero", "oh",   "one",    "two",   "three",
-	                                   "four", "five", "six",    "seven", "eight",
-	                                   "nine", "ten",  "double", "triple"};
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-		if (strcmp(w, nums[i]) == 0)
-			return 1;
-	return 0;
-}
 
 /*
  * A word as the corpus writes it: the recogniser's dictionary has "isn't"
@@ -191,7 +178,7 @@ int vms_learned_scan(const vms_classifier *c, const vms_word *const *words, size
 	if (in_digits == NULL)
 		return -1;
 	for (size_t i = 0, run = 0; i <= n; i++) {
-		if (i < n && learned_is_number(words[i]->w)) {
+		if (i < n && vms_is_number_word(words[i]->w)) {
 			run++;
 			continue;
 		}

@@ -249,16 +249,9 @@ static int ol_scan_signoffs(const vms_openline_input *in, int agent, const vms_r
  * the farewell is part of the message, not an open line)? */
 static int ol_is_number_read_out(const vms_rules_input *mi, size_t from)
 {
-	static const char *const nums[] = {"zero", "oh",     "one",   "two",   "three",
-	                                   "four", "five",   "six",   "seven", "eight",
-	                                   "nine", "double", "triple"};
 	size_t n = 0, k = 0;
 	for (size_t i = from; i < mi->n; i++, n++)
-		for (size_t j = 0; j < sizeof nums / sizeof nums[0]; j++)
-			if (strcmp(mi->text[i], nums[j]) == 0) {
-				k++;
-				break;
-			}
+		k += (size_t)vms_is_number_word(mi->text[i]);
 	return k >= OL_NUMBER_WORDS && 10 * k >= 6 * n;
 }
 

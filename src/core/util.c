@@ -105,3 +105,17 @@ double vms_cpu_seconds(void)
 		return 0.0;
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+/* A word read out in phone, account and reference numbers ("oh", "double"
+ * too).  The learned layer folds a run of them into one token and the
+ * open-line logic takes them for a number read out: one list for both. */
+int vms_is_number_word(const char *w)
+{
+	static const char *const nums[] = {"zero", "oh",   "one",    "two",   "three",
+	                                   "four", "five", "six",    "seven", "eight",
+	                                   "nine", "ten",  "double", "triple"};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+		if (strcmp(w, nums[i]) == 0)
+			return 1;
+	return 0;
+}
