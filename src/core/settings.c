@@ -23,6 +23,7 @@
 
 static int settings_is_models_dir(const char *dir);
 static void settings_find_models(char *out, size_t len);
+static int settings_number(const config_setting_t *g, const char *key, double *out);
 static int settings_path(config_setting_t *g, const char *key, char *dst, size_t len,
                          const char *file, char *err, size_t errlen);
 
@@ -90,6 +91,18 @@ void vms_settings_defaults(vms_settings *s)
 	s->agent_lm_weight = 0; /* built and measured; off: see README */
 }
 
+/* A number setting written as 1.5 or as 2: 1 when present. */
+static int settings_number(const config_setting_t *g, const char *key, double *out)
+{
+	int i;
+	if (config_setting_lookup_float(g, key, out))
+		return 1;
+	if (!config_setting_lookup_int(g, key, &i))
+		return 0;
+	*out = i;
+	return 1;
+}
+
 /* Copy a string setting into a fixed buffer, failing loudly on overflow. */
 static int settings_path(config_setting_t *g, const char *key, char *dst, size_t len,
                          const char *file, char *err, size_t errlen)
@@ -145,8 +158,7 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 	}
 	double d;
 	int i;
-	if (config_setting_lookup_float(g, "max_duration_s", &d) ||
-	    (config_setting_lookup_int(g, "max_duration_s", &i) && ((d = i), 1))) {
+	if (settings_number(g, "max_duration_s", &d)) {
 		if (d <= 0 || d > 86400) {
 			vms_errf(err, errlen, "%s: screening.max_duration_s must be 1 to 86400",
 			         config_path);
@@ -154,8 +166,7 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 		}
 		s->max_duration_s = d;
 	}
-	if (config_setting_lookup_float(g, "min_duration_s", &d) ||
-	    (config_setting_lookup_int(g, "min_duration_s", &i) && ((d = i), 1))) {
+	if (settings_number(g, "min_duration_s", &d)) {
 		if (d < 0 || d > 60) {
 			vms_errf(err, errlen, "%s: screening.min_duration_s must be 0 to 60",
 			         config_path);
@@ -179,8 +190,7 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 	static const char *const probs[] = {"learned_report", "learned_hold"};
 	double *dst[] = {&s->learned_report, &s->learned_hold};
 	for (size_t k = 0; k < 2; k++) {
-		if (!config_setting_lookup_float(g, probs[k], &d) &&
-		    !(config_setting_lookup_int(g, probs[k], &i) && ((d = i), 1)))
+		if (!settings_number(g, probs[k], &d))
 			continue;
 		if (!(d > 0 && d <= 1)) {
 			vms_errf(err, errlen, "%s: screening.%s must be above 0 and at most 1",
@@ -189,8 +199,7 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 		}
 		*dst[k] = d;
 	}
-	if (config_setting_lookup_float(g, "agent_lm_weight", &d) ||
-	    (config_setting_lookup_int(g, "agent_lm_weight", &i) && ((d = i), 1))) {
+	if (settings_number(g, "agent_lm_weight", &d)) {
 		if (!(d >= 0 && d <= 0.9)) {
 			vms_errf(err, errlen, "%s: screening.agent_lm_weight must be 0 to 0.9",
 			         config_path);
