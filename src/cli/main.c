@@ -272,10 +272,8 @@ static int cli_rules(int argc, char **argv)
 		char *copy = strdup(test), *save = NULL;
 		const char *words[512];
 		size_t n = 0;
-		for (char *p = copy; p && *p; p++)
-			*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
-		for (char *t = strtok_r(copy, " \t\n,.!?;:\"", &save); t && n < 512;
-		     t = strtok_r(NULL, " \t\n,.!?;:\"", &save))
+		for (char *t = copy ? vms_next_word(copy, &save) : NULL; t && n < 512;
+		     t = vms_next_word(NULL, &save))
 			words[n++] = t;
 		cli_rules_hits ch = {words, n};
 		size_t hits = vms_rules_match(vms_engine_rules(e), words, n, cli_print_hit, &ch);

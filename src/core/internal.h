@@ -219,5 +219,7 @@ char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *w
 double vms_cpu_seconds(void);
 /* 1 for a number word (zero..ten, oh, double, triple); see util.c. */
 int vms_is_number_word(const char *w);
+/* strtok_r for typed text: the next word, lower-cased, punctuation dropped. */
+char *vms_next_word(char *s, char **save);
 
 #endif

@@ -364,33 +364,27 @@ static double screen_alt_post(const vms_word *w, const char *word)
  */
 static double screen_hit_conf(const screen_hits *sh, const vms_hit *h)
 {
-	double hs = sh->words[h->first]->start_s, he = sh->words[h->last]->end_s, conf = 1.0;
-	if (sh->nbest && h->first == h->last) {
-		const char *word = sh->words[h->first]->w;
-		double best = 0.0;
-		for (size_t i = 0; i < sh->r->n_words; i++) {
-			const vms_word *w = &sh->r->words[i];
-			if (w->channel == sh->channel && w->end_s > hs && w->start_s < he) {
-				double p = strcmp(w->w, word) == 0 ? w->conf
-				                                   : screen_alt_post(w, word);
-				best = p > best ? p : best;
-			}
-		}
-		return best;
+	double hs = sh->words[h->first]->start_s, he = sh->words[h->last]->end_s;
+	double low = 1.0, best = 0.0;
+	if (!sh->nbest) {
+		for (size_t i = h->first; i <= h->last; i++)
+			low = sh->words[i]->conf < low ? sh->words[i]->conf : low;
+		return low;
 	}
+	const char *one = h->first == h->last ? sh->words[h->first]->w : NULL;
 	int seen = 0;
-	for (size_t i = 0; i < sh->r->n_words && sh->nbest; i++) {
+	for (size_t i = 0; i < sh->r->n_words; i++) {
 		const vms_word *w = &sh->r->words[i];
-		if (w->channel == sh->channel && w->end_s > hs && w->start_s < he) {
-			conf = w->conf < conf ? w->conf : conf;
-			seen = 1;
+		if (w->channel != sh->channel || w->end_s <= hs || w->start_s >= he)
+			continue;
+		seen = 1;
+		low = w->conf < low ? w->conf : low;
+		if (one != NULL) {
+			double p = strcmp(w->w, one) == 0 ? w->conf : screen_alt_post(w, one);
+			best = p > best ? p : best;
 		}
 	}
-	if (sh->nbest)
-		return seen ? conf : 0.0;
-	for (size_t i = h->first; i <= h->last; i++)
-		conf = sh->words[i]->conf < conf ? sh->words[i]->conf : conf;
-	return conf;
+	return one != NULL ? best : seen ? low : 0.0;
 }
 
 /*
@@ -405,6 +399,8 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 	if (vms_rules_input_init(&in, r->n_words, alts) < 0)
 		return -1;
 	screen_hits sh = {.r = r, .words = in.words, .min_alt_severity = VMS_SEV_MEDIUM};
+	const vms_learned_params lp = {.report_prob = e->settings.learned_report,
+	                               .hold_conf = e->settings.learned_hold};
 	for (int c = 0; c < r->channels; c++) {
 		if (agent >= 0 && c != agent)
 			continue;
@@ -414,8 +410,6 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		/* then with the lattice's alternatives for each word */
 		sh.alt = 1;
 		vms_rules_match_alts(e->rules, in.text, in.alts, in.n, screen_on_hit, &sh);
-		vms_learned_params lp = {.report_prob = e->settings.learned_report,
-		                         .hold_conf = e->settings.learned_hold};
 		if (e->learned != NULL &&
 		    vms_learned_scan(e->learned, in.words, in.n, &lp, screen_add_cb, r) < 0)
 			sh.failed = 1;
@@ -452,10 +446,10 @@ static void screen_verdict(const vms_engine *e, vms_result *r)
 			r->verdict = VMS_HOLD;
 }
 
-/* See vmscreen.h.  Words are split as `rules --test` splits them. */
+/* See vmscreen.h.  Words are split by vms_next_word, as `rules --test`
+ * splits them. */
 vms_result *vms_screen_text(const vms_engine *e, const char *name, const char *text)
 {
-	static const char seps[] = " \t\r\n,.!?;:\"()";
 	vms_result *r = calloc(1, sizeof *r);
 	char *copy = vms_strdup(text), *save = NULL;
 	size_t cap = 0;
@@ -463,9 +457,7 @@ vms_result *vms_screen_text(const vms_engine *e, const char *name, const char *t
 		goto nomem;
 	r->channels = 1;
 	r->transcribed = 1;
-	for (char *p = copy; *p; p++)
-		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
-	for (char *t = strtok_r(copy, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
+	for (char *t = vms_next_word(copy, &save); t; t = vms_next_word(NULL, &save)) {
 		if (r->n_words == cap) {
 			size_t nc = cap ? cap * 2 : 32;
 			vms_word *nw = realloc(r->words, nc * sizeof *nw);

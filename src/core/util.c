@@ -119,3 +119,13 @@ int vms_is_number_word(const char *w)
 			return 1;
 	return 0;
 }
+
+/* strtok_r over typed text, giving words as the recogniser writes them:
+ * lower case, punctuation and brackets dropped.  Lower-cases in place. */
+char *vms_next_word(char *s, char **save)
+{
+	char *t = strtok_r(s, " \t\r\n,.!?;:\"()", save);
+	for (char *p = t; p && *p; p++)
+		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+	return t;
+}
