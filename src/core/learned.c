@@ -46,6 +46,9 @@ static int learned_emit(const learned_best *b, const vms_word *const *words,
                         const vms_learned_params *p, vms_finding_cb add, void *arg);
 static double learned_window_conf(const vms_word *const *words, size_t first, size_t last);
 static const char *learned_expand(const char *w, char *buf, size_t len);
+static int learned_judge(const vms_classifier *c, const vms_word *const *words,
+                         const unsigned char *in_digits, size_t u0, size_t w0, size_t w1,
+                         double report, char *label, size_t labellen, double *prob);
 static size_t learned_window_text(const vms_word *const *words, size_t w0, size_t w1,
                                   const unsigned char *in_digits, char *text, size_t len);
 
@@ -161,6 +164,35 @@ static int learned_emit(const learned_best *b, const vms_word *const *words,
 }
 
 /*
+ * Is window words[w0..w1] of the utterance that starts at u0
+ * unprofessional?  1 with its label and probability, 0 when clean or
+ * below report, -1 when the classifier failed.  A window that starts
+ * mid-sentence may have lost the words that turn it round ("none of this
+ * was | your fault at all"): it counts only if the same window with a few
+ * words before it says the same, at the cost of a second prediction for
+ * the rare window that is not clean.
+ */
+static int learned_judge(const vms_classifier *c, const vms_word *const *words,
+                         const unsigned char *in_digits, size_t u0, size_t w0, size_t w1,
+                         double report, char *label, size_t labellen, double *prob)
+{
+	char text[LEARNED_TEXT_MAX], again[64];
+	double prob2;
+	learned_window_text(words, w0, w1, in_digits, text, sizeof text);
+	if (vms_classifier_predict(c, text, label, labellen, prob) < 0)
+		return -1;
+	if (strcmp(label, "clean") == 0 || *prob < report)
+		return 0;
+	if (w0 == u0)
+		return 1;
+	size_t from = w0 - u0 > LEARNED_CONTEXT ? w0 - LEARNED_CONTEXT : u0;
+	learned_window_text(words, from, w1, in_digits, text, sizeof text);
+	if (vms_classifier_predict(c, text, again, sizeof again, &prob2) < 0)
+		return -1;
+	return strcmp(again, label) == 0 && prob2 >= report;
+}
+
+/*
  * Classify words[0..n) (one channel, time order) window by window and call
  * add for each finding.  Costs one classifier call per LEARNED_STRIDE
  * words.  Returns the number of findings, or -1 when the classifier or
@@ -170,7 +202,7 @@ static int learned_emit(const learned_best *b, const vms_word *const *words,
 int vms_learned_scan(const vms_classifier *c, const vms_word *const *words, size_t n,
                      const vms_learned_params *p, vms_finding_cb add, void *arg)
 {
-	char text[LEARNED_TEXT_MAX], label[64];
+	char label[64];
 	learned_best cur = {.prob = 0};
 	int found = 0, have = 0;
 	size_t u0 = 0;
@@ -194,24 +226,10 @@ int vms_learned_scan(const vms_classifier *c, const vms_word *const *words, size
 		     w0 += LEARNED_STRIDE) {
 			size_t w1 = w0 + LEARNED_WINDOW - 1 < u1 ? w0 + LEARNED_WINDOW - 1 : u1;
 			double prob;
-			learned_window_text(words, w0, w1, in_digits, text, sizeof text);
-			if (vms_classifier_predict(c, text, label, sizeof label, &prob) < 0)
+			int bad = learned_judge(c, words, in_digits, u0, w0, w1, p->report_prob,
+			                        label, sizeof label, &prob);
+			if (bad < 0)
 				goto fail;
-			int bad = strcmp(label, "clean") != 0 && prob >= p->report_prob;
-			/* A window that starts mid-sentence may have lost the words
-			 * that turn it round ("none of this was | your fault at
-			 * all"): it counts only if the same window with a few words
-			 * before it says the same. */
-			if (bad && w0 > u0) {
-				char label2[64];
-				double prob2;
-				size_t from = w0 - u0 > LEARNED_CONTEXT ? w0 - LEARNED_CONTEXT : u0;
-				learned_window_text(words, from, w1, in_digits, text, sizeof text);
-				if (vms_classifier_predict(c, text, label2, sizeof label2, &prob2) <
-				    0)
-					goto fail;
-				bad = strcmp(label2, label) == 0 && prob2 >= p->report_prob;
-			}
 			if (have &&
 			    (!bad || strcmp(label, cur.category) != 0 || w0 > cur.span_last)) {
 				if (learned_emit(&cur, words, p, add, arg) < 0)
