@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 #include "vmscreen.h"
@@ -34,6 +35,9 @@ typedef struct vms_audio {
 
 /* Read and validate a whole file.  On failure returns -1 and writes a
  * reason (naming the problem, not the file) into why. */
+/* container.c: 0 unless a FLAC or Ogg file holds more audio than the
+ * frames its header declares (then -1 with why). */
+int vms_container_check(int fd, off_t size, long long frames, int rate, char *why, size_t whylen);
 int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char *why,
                    size_t whylen);
 void vms_audio_free(vms_audio *a);

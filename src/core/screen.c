@@ -54,6 +54,8 @@ typedef struct screen_hits {
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_finding_rank(const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
+#define SCREEN_AGENT_MIN_SPEECH_S 0.5 /* less than this is a silent channel */
+#define SCREEN_AGENT_QUIET_DB 35.0    /* or this much quieter than the other */
 static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
                              vms_result *r, vms_wordseqs *alts);
 static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseqs *alts, int agent);
@@ -487,6 +489,33 @@ nomem:
 	return r;
 }
 
+/*
+ * issue 10: a stereo call whose sidecar names a silent agent channel would
+ * be screened on nothing and pass.  The sidecar is wrong, or the agent's
+ * leg was lost: either way nobody heard what the agent said, so it is
+ * unscreenable.  Silent: under SCREEN_AGENT_MIN_SPEECH_S of speech frames,
+ * or its speech SCREEN_AGENT_QUIET_DB below the other channel's, while the
+ * other channel speaks.  1 (why filled) or 0.
+ */
+static int screen_agent_silent(const vms_levels *lv, int agent, double dur, char *why,
+                               size_t whylen)
+{
+	const vms_levels *a = &lv[agent], *o = &lv[1 - agent];
+	double a_s = vms_levels_speech_between(a, 0, dur);
+	double o_s = vms_levels_speech_between(o, 0, dur);
+
+	if (o_s < SCREEN_AGENT_MIN_SPEECH_S)
+		return 0; /* nobody speaks: the open-line and phrasing layers judge */
+	if (a_s >= SCREEN_AGENT_MIN_SPEECH_S && a->speech_db > o->speech_db - SCREEN_AGENT_QUIET_DB)
+		return 0;
+	vms_errf(why, whylen,
+	         "the sidecar names channel %d as the agent, but it is silent (%.1f s of speech) "
+	         "while channel %d speaks for %.1f s: the agent was not heard (is "
+	         "agent_channel right?)",
+	         agent, a_s, 1 - agent, o_s);
+	return 1;
+}
+
 /* See the file comment and vmscreen.h. */
 vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar)
 {
@@ -525,6 +554,10 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
 			goto nomem;
 	int agent = audio.channels == 2 ? sc.agent_channel : -1;
+	if (agent >= 0 && screen_agent_silent(lv, agent, audio.duration_s, why, sizeof why)) {
+		screen_unscreenable(r, why);
+		goto done;
+	}
 	if (screen_transcribe(w, &audio, lv, agent, r, &alts) < 0) {
 		screen_unscreenable(r, "the speech decoder failed on this file");
 		goto done;

@@ -56,6 +56,34 @@ def duration(path):
 
 @unittest.skipUnless(shutil.which("flite") and shutil.which("sox") and shutil.which("soxi"),
                      "flite and sox are needed to render voicemails")
+def ogg_crc(data):
+    """The Ogg page checksum (CRC-32, polynomial 0x04c11db7, not reflected)."""
+    c = 0
+    for b in data:
+        c ^= b << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else c << 1
+            c &= 0xFFFFFFFF
+    return c
+
+
+def write_ogg_last_granule(src, dst, granule):
+    """Copy an Ogg file with its last page's granule position set (and its
+    checksum fixed): a header that ends the stream early."""
+    with open(src, "rb") as f:
+        d = bytearray(f.read())
+    pos = last = 0
+    while pos < len(d):
+        assert d[pos:pos + 4] == b"OggS"
+        n = d[pos + 26]
+        last, pos = pos, pos + 27 + n + sum(d[pos + 27:pos + 27 + n])
+    d[last + 6:last + 14] = granule.to_bytes(8, "little")
+    d[last + 22:last + 26] = bytes(4)
+    d[last + 22:last + 26] = ogg_crc(bytes(d[last:pos])).to_bytes(4, "little")
+    with open(dst, "wb") as f:
+        f.write(d)
+
+
 class CheckTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -293,6 +321,68 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(objs[0]["verdict"], "hold")
         self.assertIn("call.json", err)
+
+    def test_silent_agent_channel_is_held(self):
+        """issue 10: the sidecar names a silent channel as the agent while the
+        other speaks; screening nothing must not pass."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        wav = os.path.join(d, "call.wav")
+        silent = os.path.join(d, "silent.wav")
+        sh("sox", "-D", self.path("clean.wav"), silent, "vol", "0")
+        sh("sox", "-D", "-M", self.path("clean.wav"), silent, wav)
+        with open(os.path.join(d, "call.json"), "w") as f:
+            json.dump({"agent_channel": 1}, f)
+        rc, objs, err = self.check_json(wav)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(objs[0]["verdict"], "hold")
+        un = [a for a in objs[0]["alerts"] if a["type"] == "unscreenable"]
+        self.assertEqual(len(un), 1, objs[0]["alerts"])
+        self.assertIn("names channel 1 as the agent, but it is silent", un[0]["evidence"])
+        with open(os.path.join(d, "call.json"), "w") as f:
+            json.dump({"agent_channel": 0}, f)
+        rc, objs, err = self.check_json(wav)
+        self.assertEqual(objs[0]["verdict"], "pass", objs[0]["alerts"])
+
+    def test_flac_and_ogg_hiding_audio_past_their_header_are_held(self):
+        """issue 10: libsndfile stops at the declared length (FLAC STREAMINFO
+        total_samples, the Ogg granule it finds); a player plays every frame
+        and page.  Content and header disagree: hold."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        good = self.path("clean.flac")
+        with open(good, "rb") as f:
+            flac = bytearray(f.read())
+        self.assertEqual(flac[:4], b"fLaC")
+        total = ((flac[21] & 0xF) << 32) | int.from_bytes(flac[22:26], "big")
+        short = total // 3  # declare a third of what the stream holds
+        flac[21] = (flac[21] & 0xF0) | ((short >> 32) & 0xF)
+        flac[22:26] = (short & 0xFFFFFFFF).to_bytes(4, "big")
+        bad_flac = os.path.join(d, "short.flac")
+        with open(bad_flac, "wb") as f:
+            f.write(flac)
+        ogg = os.path.join(d, "clean.ogg")
+        sh("sox", "-D", self.path("clean.wav"), ogg)
+        chained = os.path.join(d, "chained.ogg")
+        with open(ogg, "rb") as f, open(chained, "wb") as g:
+            data = f.read()
+            g.write(data + data)  # a second logical stream after the first
+        backwards = os.path.join(d, "backwards.ogg")
+        noise = os.path.join(d, "noise.ogg")
+        sh("sox", "-D", "-n", "-r", "16000", noise, "synth", "20", "pinknoise", "vol", "0.3")
+        write_ogg_last_granule(noise, backwards, 16000)
+        rc, objs, err = self.check_json(good, ogg, noise, bad_flac, chained, backwards)
+        self.assertEqual([o["verdict"] for o in objs[:3]], ["pass", "pass", "pass"],
+                         [o["alerts"] for o in objs[:3]])
+        for o in objs[3:]:
+            with self.subTest(file=o["file"]):
+                self.assertEqual(o["verdict"], "hold")
+                ev = [a["evidence"] for a in o["alerts"] if a["type"] == "unscreenable"]
+                self.assertEqual(len(ev), 1, o["alerts"])
+                self.assertIn("content disagrees with header", ev[0])
+        m = re.search(r"declares ([0-9.]+) s but the stream holds ([0-9.]+) s",
+                      objs[3]["alerts"][0]["evidence"])
+        self.assertIsNotNone(m, objs[3]["alerts"])
+        self.assertAlmostEqual(float(m.group(1)), short / 16000, places=1)
+        self.assertAlmostEqual(float(m.group(2)), total / 16000, places=1)
 
     # --- unscreenable -------------------------------------------------------
 
