@@ -4,8 +4,8 @@
  *
  * The main thread owns the spools' incoming/ side: inotify events and a
  * periodic rescan tell it where to look, a file is claimed only after two
- * looks at least settle_ms apart saw the same inode, size and mtime (and no
- * writer holds it open, when the kernel lets us ask), and only while the
+ * looks at least settle_ms apart saw the same inode, size and mtime, and
+ * no writer of any user holds it open (spool_claim's lease), and only while the
  * bounded queue has room, so a burst of any size waits in incoming/ and
  * costs no memory.
  */
@@ -75,7 +75,6 @@ static void main_scan_incoming(struct watch *w, const dconf *dc);
 static void main_scan_active(struct watch *w, int recovered);
 static void main_reload(void);
 static void main_inotify(void);
-static int main_open_for_write(const spool *sp, const char *name);
 static void main_usage(FILE *f);
 
 /* Monotonic seconds. */
@@ -206,7 +205,8 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 	if (st == NULL) {
 		if (skip != NULL && name[0] != '.')
 			main_skip(w, name, skip);
-		else if (skip != NULL && strncmp(name, ".tmp", 4) != 0)
+		else if (skip != NULL && strncmp(name, ".tmp", 4) != 0 &&
+		         strncmp(name, ".claim-", 7) != 0) /* our own claim in progress */
 			main_skip(w, name, skip);
 		return;
 	}
@@ -241,29 +241,6 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 		snprintf(w->ready[w->n_ready++], sizeof w->ready[0], "%s", name);
 }
 
-/*
- * Is someone still writing the file?  A read lease is refused with EAGAIN
- * while any descriptor has it open for writing.  The kernel grants leases
- * only to the file's owner (or CAP_LEASE); otherwise we cannot tell and
- * rely on the stability check alone.
- */
-static int main_open_for_write(const spool *sp, const char *name)
-{
-	char path[SPOOL_PATH_MAX];
-	int fd, busy = 0;
-
-	spool_path(sp, SPOOL_INCOMING, name, path, sizeof path);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == EWOULDBLOCK; /* a write lease is held */
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-		busy = errno == EAGAIN;
-	else
-		fcntl(fd, F_SETLEASE, F_UNLCK);
-	close(fd);
-	return busy;
-}
-
 /* Look at incoming/ and claim what is complete, as far as the queue has
  * room. */
 static void main_scan_incoming(struct watch *w, const dconf *dc)
@@ -291,8 +268,6 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 	for (int r = 0; r < w->n_ready && room > 0; r++) {
 		job j;
 		memset(&j, 0, sizeof j);
-		if (main_open_for_write(&w->sp, w->ready[r]))
-			continue;
 		int rc = spool_claim(&w->sp, w->ready[r], &j.it);
 		for (size_t i = 0; i < w->n_cands; i++)
 			if (strcmp(w->cands[i].name, w->ready[r]) == 0) {
@@ -304,6 +279,12 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 				metrics_error(ERR_CLAIM);
 			if (rc == SPOOL_ERR)
 				main_skip(w, w->ready[r], "cannot be claimed (see above)");
+			if (rc == SPOOL_UNSURE)
+				main_skip(
+				        w, w->ready[r],
+				        "not claimed: the kernel will not say whether its owner is "
+				        "still writing it (a lease needs the file's owner or "
+				        "CAP_LEASE; the shipped unit grants CAP_LEASE)");
 			continue;
 		}
 		j.sp = w->sp;
@@ -481,6 +462,9 @@ int main(int argc, char **argv)
 	}
 	umask(027);
 	signal(SIGPIPE, SIG_IGN);
+	/* a claim holds a read lease while it copies; a writer opening the file
+	 * then breaks it, which the kernel signals with SIGIO (default: die) */
+	signal(SIGIO, SIG_IGN);
 	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    (inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
 		dlog(LOG_ERR, "signalfd/inotify: %s", strerror(errno));

@@ -8,7 +8,9 @@
  * a temporary failure (disk full, ...) leaves it in active/ for a retry.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +208,68 @@ static int work_has_unscreenable(json_t *v, const char **why)
 	return 0;
 }
 
+/* SHA-256 of a file as 64 hex digits into hex; 0 or -1. */
+static int work_sha256(const char *path, char hex[65])
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+	ssize_t n;
+
+	if (fd < 0 || ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			goto out;
+	if (n == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32) {
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		rc = 0;
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * issue 10: the item's claim record, checked before screening.  NULL with
+ * why when the item cannot be screened as claimed: no record (not claimed
+ * by this daemon, or damaged), a sidecar that was present but refused, or
+ * audio whose bytes are not the ones claimed.
+ */
+static json_t *work_claim_check(const job *j, const char *path, char *why, size_t whylen)
+{
+	char cpath[SPOOL_PATH_MAX], err[SPOOL_PATH_MAX + 256], hex[65];
+	const char *sha, *sidecar;
+	char *text;
+	json_t *c;
+
+	spool_item_claim(&j->sp, &j->it, cpath, sizeof cpath);
+	if ((text = spool_read_file(cpath, 65536, err, sizeof err)) == NULL) {
+		snprintf(why, whylen, "no claim record (%.300s): not claimed by this daemon", err);
+		return NULL;
+	}
+	c = json_loads(text, 0, NULL);
+	free(text);
+	sha = json_string_value(json_object_get(c, "sha256"));
+	sidecar = json_string_value(json_object_get(c, "sidecar"));
+	if (c == NULL || sha == NULL || sidecar == NULL) {
+		snprintf(why, whylen, "the claim record of %.300s is damaged", j->it.file);
+	} else if (strcmp(sidecar, "refused") == 0) {
+		snprintf(why, whylen, "sidecar refused: %s",
+		         json_string_value(json_object_get(c, "sidecar_error")) ?: "?");
+	} else if (work_sha256(path, hex) < 0 || strcmp(hex, sha) != 0) {
+		snprintf(why, whylen,
+		         "the audio is not the file that was claimed (SHA-256 differs)");
+	} else
+		return c;
+	json_decref(c);
+	return NULL;
+}
+
 /*
  * Screen one job.  Order: verdict file (atomic) -> audit line -> alert
  * (durable) -> move audio and companions -> forget attempts.  A crash
@@ -215,18 +279,19 @@ static int work_has_unscreenable(json_t *v, const char **why)
 static int work_job(int idx, runtime *rt, job *j)
 {
 	char path[SPOOL_PATH_MAX], sidecar[SPOOL_PATH_MAX], vfile[SPOOL_PATH_MAX];
-	char now_iso[40], claimed_iso[40];
+	char now_iso[40], claimed_iso[40], why[512];
 	struct timespec now;
 	vms_result *r = NULL;
-	json_t *v = NULL;
+	json_t *v = NULL, *claim = NULL;
 	char *text = NULL, *audit = NULL;
 	const char *verdict;
 	spool_state dest;
 	int attempts, rc = WORK_RETRY, n_find = 0;
 	double t0 = work_now(), wall = 0;
 
-	if (j->recovered)
-		spool_claim_sidecar(&j->sp, &j->it);
+	/* issue 10: companions a failed move left in another state come back
+	 * first, so a retry never screens without the sidecar */
+	spool_item_gather(&j->sp, &j->it);
 	spool_item_path(&j->sp, &j->it, path, sizeof path);
 	spool_item_sidecar(&j->sp, &j->it, sidecar, sizeof sidecar);
 	if (access(path, F_OK) != 0) {
@@ -238,11 +303,13 @@ static int work_job(int idx, runtime *rt, job *j)
 		return WORK_RETRY;
 	}
 	if (attempts > rt->dc.max_attempts) {
-		char why[256];
 		snprintf(why, sizeof why,
 		         "screening did not finish in %d attempts (the daemon stopped or crashed "
 		         "while screening this file)",
 		         attempts - 1);
+		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
+		v = work_unscreenable(j, why);
+	} else if ((claim = work_claim_check(j, path, why, sizeof why)) == NULL) {
 		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
 		v = work_unscreenable(j, why);
 	} else {
@@ -291,6 +358,11 @@ static int work_job(int idx, runtime *rt, job *j)
 	json_object_set_new(v, "claimed_at", json_string(claimed_iso));
 	json_object_set_new(v, "screened_at", json_string(now_iso));
 	json_object_set_new(v, "attempt", json_integer(attempts));
+	if (claim != NULL)
+		json_object_set_new(v, "audio",
+		                    json_pack("{s:O, s:O}", "bytes",
+		                              json_object_get(claim, "bytes"), "sha256",
+		                              json_object_get(claim, "sha256")));
 	if ((text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
 		metrics_error(ERR_VERDICT_WRITE);
 		goto out;
@@ -336,7 +408,11 @@ static int work_job(int idx, runtime *rt, job *j)
 	 * has finished here, so a crash before the move rightly starts the
 	 * count again. */
 	work_attempts_clear(j);
+	/* under the review lock: a review command gathering this item's
+	 * companions must not see it half moved */
+	int lk = spool_lock(&j->sp, "review", 1);
 	int mrc = spool_move(&j->sp, &j->it, dest);
+	spool_unlock(lk);
 	if (mrc != SPOOL_OK) {
 		metrics_error(ERR_MOVE);
 		goto out;
@@ -352,6 +428,7 @@ static int work_job(int idx, runtime *rt, job *j)
 out:
 	free(audit);
 	free(text);
+	json_decref(claim);
 	json_decref(v);
 	vms_result_free(r);
 	return rc;

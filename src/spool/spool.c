@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -23,11 +24,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/evp.h>
+
 #include "core/internal.h" /* vms_read_text_flags */
 #include "spool/spool.h"
 
 #define SPOOL_TMP_PREFIX ".tmp-"
-#define SPOOL_TMP_STALE_S 60 /* temp files older than this are leftovers */
+#define SPOOL_TMP_STALE_S 60         /* temp files older than this are leftovers */
+#define SPOOL_CLAIM_PREFIX ".claim-" /* incoming/.claim-ID_NAME: a claim in progress */
+#define SPOOL_SIDECAR_MAX 65536      /* bytes; a larger sidecar is refused */
+#define SPOOL_NCOMP 3                /* companions: sidecar, claim record, verdict */
+
+/* What a claim learnt about the producer's file, for the claim record. */
+struct spool_claim_info {
+	off_t size;
+	char sha256[65];
+	uid_t uid;
+	int sidecar_copied;
+	char sidecar_error[320]; /* non-empty: a sidecar was there but refused */
+};
 
 static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen);
 static int spool_fs_claim(const spool *sp, const char *name, spool_item *out);
@@ -41,6 +57,9 @@ static int spool_rename_noreplace(const char *from, const char *to);
 static int spool_item_fill(const spool *sp, spool_state st, const char *file, spool_item *it);
 static void spool_default_log(int prio, const char *msg);
 static int spool_mkdir(const char *path, char *err, size_t errlen);
+static int spool_write_all(int fd, const unsigned char *buf, ssize_t n);
+static void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
+static int spool_repair_claims(const spool *sp);
 
 const spool_backend spool_backend_fs = {
         .name = "fs",
@@ -408,6 +427,36 @@ void spool_item_verdict(const spool *sp, const spool_item *it, char *buf, size_t
 	spool_path(sp, it->state, f, buf, len);
 }
 
+/* File name of the item's claim record: ID_STEM.claim.json. */
+void spool_item_claim_file(const spool_item *it, char *buf, size_t len)
+{
+	char stem[sizeof it->file];
+
+	spool_name_stem(it->file, stem, sizeof stem);
+	snprintf(buf, len, "%s.claim.json", stem);
+}
+
+/* Path of the item's claim record, present or not. */
+void spool_item_claim(const spool *sp, const spool_item *it, char *buf, size_t len)
+{
+	char f[sizeof it->file + 16];
+
+	spool_item_claim_file(it, f, sizeof f);
+	spool_path(sp, it->state, f, buf, len);
+}
+
+/* The item's companion file names, in move order (the audio goes last). */
+static void spool_item_companions(const spool_item *it,
+                                  char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64])
+{
+	char stem[sizeof it->file];
+
+	spool_name_stem(it->file, stem, sizeof stem);
+	snprintf(names[0], SPOOL_FILE_MAX + 64, "%s.json", stem);
+	snprintf(names[1], SPOOL_FILE_MAX + 64, "%s.claim.json", stem);
+	snprintf(names[2], SPOOL_FILE_MAX + 64, "%s.verdict.json", stem);
+}
+
 /* The item whose id (or file name) is given, searched in every state
  * except incoming. */
 int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
@@ -436,8 +485,10 @@ int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
 			}
 		}
 		closedir(d);
-		if (found == 0)
+		if (found == 0) {
+			spool_item_gather(sp, out);
 			return 0;
+		}
 	}
 	return -1;
 }
@@ -484,6 +535,21 @@ static int spool_rename_noreplace(const char *from, const char *to)
 		unlink(to);
 		errno = e;
 		return -1;
+	}
+	return 0;
+}
+
+/* write(2) all of buf, through short writes and EINTR; 0 or -1. */
+static int spool_write_all(int fd, const unsigned char *buf, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, (size_t)n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		n -= w;
 	}
 	return 0;
 }
@@ -538,6 +604,8 @@ static int spool_item_fill(const spool *sp, spool_state st, const char *file, sp
 	it->has_sidecar = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 	spool_item_verdict(sp, it, path, sizeof path);
 	it->has_verdict = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	spool_item_claim(sp, it, path, sizeof path);
+	it->has_claim = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 	return 0;
 }
 
@@ -689,19 +757,211 @@ static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen)
 }
 
 /*
- * Claim incoming/NAME: rename it (never replacing) to active/ID_NAME, then
- * its sidecar STEM.json to active/ID_STEM.json, then make both renames
- * durable.  A crash between the two renames leaves the sidecar in incoming/,
- * where spool_claim_sidecar() at recovery finds it again.
+ * Can the claim go ahead?  A read lease is refused (EAGAIN) while any
+ * descriptor, of any user, has the file open for writing, and once held it
+ * is broken by the next open for writing, which the copy then sees.  The
+ * kernel grants it only to the file's owner or with CAP_LEASE (the shipped
+ * unit grants it); without either we cannot tell, and a gate does not
+ * guess (issue 10: EACCES used to read as "not busy").
+ */
+static int spool_claim_lease(int fd)
+{
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+		return SPOOL_OK;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return SPOOL_BUSY;
+	if (errno == EACCES || errno == EPERM)
+		return SPOOL_UNSURE;
+	return SPOOL_ERR;
+}
+
+/*
+ * Copy the open producer file into a fresh daemon-owned temp file in
+ * active/, computing its SHA-256 on the way, and make it durable.  The temp
+ * name goes into tmp.  SPOOL_OK, SPOOL_BUSY (the file changed or a writer
+ * opened it during the copy), SPOOL_TEMPFAIL or SPOOL_ERR.
+ */
+static int spool_claim_copy(const spool *sp, int in, const struct stat *before, const char *file,
+                            char *tmp, size_t tmplen, struct spool_claim_info *ci)
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct stat after;
+	int out = -1, rc = SPOOL_ERR, e = 0;
+	off_t off = 0;
+	ssize_t n;
+
+	snprintf(tmp, tmplen, "%s%s", SPOOL_TMP_PREFIX, file);
+	char path[SPOOL_PATH_MAX];
+	spool_path(sp, SPOOL_ACTIVE, tmp, path, sizeof path);
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	if ((out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0)
+		goto fail;
+	while ((n = pread(in, buf, sizeof buf, off)) > 0) {
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1 || spool_write_all(out, buf, n) < 0)
+			goto fail;
+		off += n;
+	}
+	if (n < 0 || fsync(out) < 0)
+		goto fail;
+	if (fstat(in, &after) < 0)
+		goto fail;
+	if (after.st_size != off || after.st_size != before->st_size ||
+	    after.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before->st_mtim.tv_nsec || fcntl(in, F_GETLEASE) != F_RDLCK) {
+		rc = SPOOL_BUSY; /* written to, or opened for writing, meanwhile */
+		goto out;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	for (unsigned i = 0; i < mdlen && i < 32; i++)
+		snprintf(ci->sha256 + 2 * i, 3, "%02x", md[i]);
+	ci->size = off;
+	ci->uid = before->st_uid;
+	rc = SPOOL_OK;
+	goto out;
+fail:
+	e = errno;
+	spool_log(LOG_ERR, "spool %s: claim: cannot copy into %s: %s", sp->name, path, strerror(e));
+	rc = spool_errno_class(e) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_ERR;
+out:
+	EVP_MD_CTX_free(ctx);
+	if (out >= 0 && close(out) < 0 && rc == SPOOL_OK)
+		rc = SPOOL_TEMPFAIL;
+	if (rc != SPOOL_OK)
+		unlink(path);
+	return rc;
+}
+
+/*
+ * The producer's sidecar incoming/STEM.json, copied into active/ as the
+ * item's ID_STEM.json.  Absent is fine.  Present but not a regular file
+ * (a symlink, FIFO or directory), hard-linked, unreadable, too large or
+ * swapped while we read it: the item is claimed with the refusal recorded,
+ * and the worker holds it unscreenable (issue 10: such a sidecar was
+ * ignored, and the recording passed without its hangup mark).
+ */
+static int spool_claim_sidecar_copy(const spool *sp, const char *sc, const char *scfile,
+                                    struct spool_claim_info *ci)
+{
+	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], why[256];
+	struct stat st;
+	char *text;
+
+	spool_path(sp, SPOOL_INCOMING, sc, src, sizeof src);
+	if (lstat(src, &st) < 0) {
+		if (errno == ENOENT)
+			return SPOOL_OK;
+		snprintf(ci->sidecar_error, sizeof ci->sidecar_error,
+		         "incoming/%s cannot be examined: %s", sc, strerror(errno));
+		return SPOOL_OK;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		snprintf(ci->sidecar_error, sizeof ci->sidecar_error,
+		         "incoming/%s is %s, not a regular file", sc,
+		         S_ISLNK(st.st_mode)    ? "a symlink"
+		         : S_ISDIR(st.st_mode)  ? "a directory"
+		         : S_ISFIFO(st.st_mode) ? "a FIFO"
+		         : S_ISREG(st.st_mode)  ? "hard-linked"
+		                                : "a special file");
+		return SPOOL_OK;
+	}
+	/* O_NOFOLLOW and a regular-file check on what was opened: a sidecar
+	 * swapped for a symlink after the lstat is refused, never followed */
+	if ((text = vms_read_text_flags(src, SPOOL_SIDECAR_MAX, O_NOFOLLOW, why, sizeof why)) ==
+	    NULL) {
+		snprintf(ci->sidecar_error, sizeof ci->sidecar_error, "incoming/%.200s: %.100s", sc,
+		         why);
+		return SPOOL_OK;
+	}
+	spool_path(sp, SPOOL_ACTIVE, scfile, dst, sizeof dst);
+	int rc = spool_write_atomic(dst, text, strlen(text));
+	free(text);
+	if (rc != SPOOL_OK)
+		return rc;
+	ci->sidecar_copied = 1;
+	return SPOOL_OK;
+}
+
+/* Write the claim record ID_STEM.claim.json beside the copy in active/. */
+static int spool_claim_record(const spool *sp, const spool_item *it, const char *name,
+                              const struct spool_claim_info *ci)
+{
+	char f[sizeof it->file + 16], iso[64];
+	struct timespec now;
+	json_t *o;
+	char *text;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	spool_iso_time(&now, iso, sizeof iso);
+	o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "name", name, "claimed_at", iso,
+	              "bytes", (json_int_t)ci->size, "sha256", ci->sha256, "producer_uid",
+	              (json_int_t)ci->uid, "sidecar",
+	              ci->sidecar_error[0] ? "refused"
+	              : ci->sidecar_copied ? "copied"
+	                                   : "none",
+	              "sidecar_error", ci->sidecar_error);
+	text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text == NULL) {
+		errno = ENOMEM;
+		return SPOOL_TEMPFAIL;
+	}
+	spool_item_claim_file(it, f, sizeof f);
+	rc = spool_fs_put(sp, SPOOL_ACTIVE, f, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+/* Undo a claim that did not complete: the temp copy and companions go, and
+ * the producer's file gets its name back. */
+static void spool_claim_undo(const spool *sp, const char *hidden, const char *name, const char *tmp,
+                             const spool_item *it)
+{
+	char a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
+
+	spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
+	unlink(a);
+	spool_item_sidecar(sp, it, a, sizeof a);
+	unlink(a);
+	spool_item_claim(sp, it, a, sizeof a);
+	unlink(a);
+	spool_path(sp, SPOOL_INCOMING, hidden, a, sizeof a);
+	spool_path(sp, SPOOL_INCOMING, name, b, sizeof b);
+	if (spool_rename_noreplace(a, b) < 0)
+		spool_log(LOG_ERR,
+		          "spool %s: claim: cannot give incoming/%s its name back: %s "
+		          "(the next start does)",
+		          sp->name, name, strerror(errno));
+}
+
+/*
+ * Claim incoming/NAME (issue 10: the daemon owns what it screens and
+ * releases).  Steps, each durable before the next:
+ *   1. open it (O_NOFOLLOW), check it is one regular file, take a read
+ *      lease (no writer, of any user, may hold it open);
+ *   2. rename it to incoming/.claim-ID_NAME, out of every scan's sight;
+ *   3. copy its bytes into a daemon-owned 0640 temp file in active/,
+ *      hashing them, and check the source did not change meanwhile;
+ *   4. copy the sidecar, write the claim record (size, SHA-256, sidecar
+ *      status), then rename the copy to active/ID_NAME (audio last);
+ *   5. remove the producer's sidecar and file.
+ * A crash anywhere is finished or undone by spool_repair() at the next
+ * start (.claim-ID_NAME: the item exists, or it gets its name back).
  */
 static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 {
-	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], file[sizeof out->file];
-	char stem[SPOOL_FILE_MAX + 1], sc[SPOOL_FILE_MAX + 8], scfile[sizeof out->file + 8];
-	char id[SPOOL_ID_LEN + 1];
+	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], hidden[sizeof out->file + 16];
+	char tmp[sizeof out->file + 16], stem[SPOOL_FILE_MAX + 1], sc[SPOOL_FILE_MAX + 8];
+	struct spool_claim_info ci;
+	spool_item it;
 	const char *why;
-	struct stat st;
-	int tries;
+	struct stat st, hs;
+	int fd, rc, tries;
 
 	if (!spool_name_ok(name, &why) || spool_name_is_json(name)) {
 		spool_log(LOG_WARNING, "spool %s: incoming/%s: refused: %s", sp->name, name,
@@ -709,88 +969,138 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 		return SPOOL_ERR;
 	}
 	spool_path(sp, SPOOL_INCOMING, name, src, sizeof src);
-	if (lstat(src, &st) < 0)
-		return spool_errno_class(errno) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_GONE;
-	if (!S_ISREG(st.st_mode)) {
-		spool_log(LOG_WARNING, "spool %s: incoming/%s: not a regular file: skipped",
+	fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EWOULDBLOCK)
+			return SPOOL_BUSY; /* another holds a write lease */
+		rc = spool_errno_class(errno);
+		if (rc == SPOOL_ERR)
+			spool_log(LOG_WARNING, "spool %s: incoming/%s: cannot open: %s", sp->name,
+			          name, strerror(errno));
+		return rc == SPOOL_TEMPFAIL ? rc : rc == SPOOL_GONE ? SPOOL_GONE : SPOOL_ERR;
+	}
+	memset(&ci, 0, sizeof ci);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		spool_log(LOG_WARNING,
+		          "spool %s: incoming/%s: not a single regular file (a hard link or "
+		          "special file): skipped",
 		          sp->name, name);
+		close(fd);
 		return SPOOL_ERR;
 	}
+	if ((rc = spool_claim_lease(fd)) != SPOOL_OK) {
+		close(fd);
+		return rc;
+	}
 	for (tries = 0; tries < 8; tries++) {
-		spool_id_new(id);
-		snprintf(file, sizeof file, "%s_%s", id, name);
-		spool_path(sp, SPOOL_ACTIVE, file, dst, sizeof dst);
+		memset(&it, 0, sizeof it);
+		spool_id_new(it.id);
+		snprintf(it.file, sizeof it.file, "%s_%s", it.id, name);
+		snprintf(it.name, sizeof it.name, "%s", name);
+		it.state = SPOOL_ACTIVE;
+		snprintf(hidden, sizeof hidden, SPOOL_CLAIM_PREFIX "%s", it.file);
+		spool_path(sp, SPOOL_INCOMING, hidden, dst, sizeof dst);
 		if (spool_rename_noreplace(src, dst) == 0)
 			break;
 		if (errno != EEXIST) {
-			int rc = spool_errno_class(errno);
-			if (rc != SPOOL_GONE)
-				spool_log(LOG_ERR, "spool %s: claim incoming/%s: %s", sp->name,
-				          name, strerror(errno));
+			rc = spool_errno_class(errno);
+			close(fd);
 			return rc == SPOOL_EXISTS ? SPOOL_ERR : rc;
 		}
 	}
-	if (tries == 8)
+	if (tries == 8) {
+		close(fd);
 		return SPOOL_TEMPFAIL;
-	/* the name might have been swapped for a symlink between lstat and
-	 * rename: check what we actually moved, and give it back if bad */
-	if (lstat(dst, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
-		/* issue 6: st_nlink too, see spool_incoming_walk() */
-		spool_log(LOG_WARNING,
-		          "spool %s: incoming/%s: changed to a non-regular or hard-linked file: "
-		          "skipped",
-		          sp->name, name);
-		if (spool_rename_noreplace(dst, src) < 0)
-			unlink(dst);
-		return SPOOL_ERR;
 	}
+	/* the name may have been swapped between open and rename */
+	if (lstat(dst, &hs) < 0 || hs.st_ino != st.st_ino || hs.st_dev != st.st_dev) {
+		spool_log(LOG_WARNING,
+		          "spool %s: incoming/%s: replaced while being claimed: skipped", sp->name,
+		          name);
+		spool_claim_undo(sp, hidden, name, "", &it);
+		close(fd);
+		return SPOOL_BUSY;
+	}
+	rc = spool_claim_copy(sp, fd, &st, it.file, tmp, sizeof tmp, &ci);
 	spool_name_stem(name, stem, sizeof stem);
 	snprintf(sc, sizeof sc, "%s.json", stem);
-	snprintf(scfile, sizeof scfile, "%s_%s", id, sc);
-	spool_path(sp, SPOOL_INCOMING, sc, src, sizeof src);
-	if (lstat(src, &st) == 0) {
-		char scdst[SPOOL_PATH_MAX];
-		spool_path(sp, SPOOL_ACTIVE, scfile, scdst, sizeof scdst);
-		if (!S_ISREG(st.st_mode))
-			spool_log(LOG_WARNING,
-			          "spool %s: incoming/%s: sidecar is not a regular file: ignored",
-			          sp->name, sc);
-		else if (spool_rename_noreplace(src, scdst) < 0)
-			spool_log(LOG_WARNING, "spool %s: incoming/%s: cannot claim sidecar: %s",
-			          sp->name, sc, strerror(errno));
+	if (rc == SPOOL_OK) {
+		char scfile[sizeof it.file + 8];
+		spool_name_stem(it.file, scfile, sizeof scfile - 5);
+		strcat(scfile, ".json");
+		rc = spool_claim_sidecar_copy(sp, sc, scfile, &ci);
+	}
+	if (rc == SPOOL_OK)
+		rc = spool_claim_record(sp, &it, name, &ci);
+	if (rc == SPOOL_OK) {
+		char a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
+		spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
+		spool_path(sp, SPOOL_ACTIVE, it.file, b, sizeof b);
+		if (spool_rename_noreplace(a, b) < 0)
+			rc = spool_errno_class(errno) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL
+			                                                : SPOOL_ERR;
+	}
+	if (rc != SPOOL_OK) {
+		spool_claim_undo(sp, hidden, name, tmp, &it);
+		close(fd);
+		return rc;
 	}
 	spool_path(sp, SPOOL_ACTIVE, NULL, dst, sizeof dst);
 	spool_fsync_dir(dst);
-	spool_path(sp, SPOOL_INCOMING, NULL, src, sizeof src);
-	spool_fsync_dir(src);
-	return spool_item_fill(sp, SPOOL_ACTIVE, file, out) == 0 ? SPOOL_OK : SPOOL_GONE;
+	spool_claim_finish(sp, &it, ci.sidecar_copied);
+	close(fd); /* drops the lease */
+	return spool_item_fill(sp, SPOOL_ACTIVE, it.file, out) == 0 ? SPOOL_OK : SPOOL_GONE;
+}
+
+/* Step 5 of a claim, also run by repair: the producer's sidecar (when it
+ * was copied) and then the hidden original go from incoming/. */
+static void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied)
+{
+	char stem[SPOOL_FILE_MAX + 1], f[SPOOL_FILE_MAX + 16], p[SPOOL_PATH_MAX];
+
+	if (sidecar_copied) {
+		spool_name_stem(it->name, stem, sizeof stem);
+		snprintf(f, sizeof f, "%s.json", stem);
+		spool_path(sp, SPOOL_INCOMING, f, p, sizeof p);
+		unlink(p);
+	}
+	char hidden[sizeof it->file + 16];
+	snprintf(hidden, sizeof hidden, SPOOL_CLAIM_PREFIX "%s", it->file);
+	spool_path(sp, SPOOL_INCOMING, hidden, p, sizeof p);
+	unlink(p);
+	spool_path(sp, SPOOL_INCOMING, NULL, p, sizeof p);
+	spool_fsync_dir(p);
 }
 
 /*
- * Move an item: companions first (sidecar, verdict: they may replace a
- * stray copy, since the item id is unique), the audio last and never
- * replacing.  Whoever looks at a state directory sees the audio only once
- * its companions are already there.
+ * Move an item: companions first (they may replace a stray copy, since the
+ * item id is unique), the audio last and never replacing, so whoever looks
+ * at a state directory sees the audio only once its companions are there.
+ * When a rename fails, the companions already moved go back (issue 10: a
+ * failed final rename left the sidecar in hold/, and the retry screened the
+ * file without its hangup mark and released it).  If even that fails,
+ * spool_item_gather() on the next touch puts them right.
  */
 static int spool_fs_move(const spool *sp, const spool_item *it, spool_state to)
 {
-	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], f[sizeof it->file + 16];
-	spool_item moved = *it;
+	char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64], src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX];
+	int moved[SPOOL_NCOMP] = {0}, e;
+	spool_item there = *it;
 
 	if (to == it->state)
 		return SPOOL_OK;
-	moved.state = to;
-	spool_item_sidecar(sp, it, src, sizeof src);
-	spool_item_sidecar(sp, &moved, dst, sizeof dst);
-	if (rename(src, dst) < 0 && errno != ENOENT)
-		goto fail;
-	spool_item_verdict_file(it, f, sizeof f);
-	spool_path(sp, it->state, f, src, sizeof src);
-	spool_path(sp, to, f, dst, sizeof dst);
-	if (rename(src, dst) < 0 && errno != ENOENT)
-		goto fail;
+	there.state = to;
+	spool_item_companions(it, names);
+	for (int i = 0; i < SPOOL_NCOMP; i++) {
+		spool_path(sp, it->state, names[i], src, sizeof src);
+		spool_path(sp, to, names[i], dst, sizeof dst);
+		if (rename(src, dst) == 0)
+			moved[i] = 1;
+		else if (errno != ENOENT)
+			goto fail;
+	}
 	spool_item_path(sp, it, src, sizeof src);
-	spool_item_path(sp, &moved, dst, sizeof dst);
+	spool_item_path(sp, &there, dst, sizeof dst);
 	if (spool_rename_noreplace(src, dst) < 0)
 		goto fail;
 	spool_path(sp, to, NULL, dst, sizeof dst);
@@ -798,12 +1108,100 @@ static int spool_fs_move(const spool *sp, const spool_item *it, spool_state to)
 	spool_path(sp, it->state, NULL, src, sizeof src);
 	spool_fsync_dir(src);
 	return SPOOL_OK;
-fail:;
-	int e = errno;
+fail:
+	e = errno;
 	spool_log(LOG_ERR, "spool %s: move %s from %s to %s: %s", sp->name, it->file,
 	          spool_state_name(it->state), spool_state_name(to), strerror(e));
+	for (int i = 0; i < SPOOL_NCOMP; i++) {
+		if (!moved[i])
+			continue;
+		spool_path(sp, to, names[i], src, sizeof src);
+		spool_path(sp, it->state, names[i], dst, sizeof dst);
+		if (rename(src, dst) < 0)
+			spool_log(LOG_ERR, "spool %s: cannot put %s back in %s: %s", sp->name,
+			          names[i], spool_state_name(it->state), strerror(errno));
+	}
 	errno = e;
 	return spool_errno_class(e);
+}
+
+/*
+ * Temp files of this item whose writer is dead: spool_write_atomic names
+ * them .tmp-PID-N-FILE, so a writer killed mid-write (a review command,
+ * the daemon) is known by its pid.  They hold nothing that was committed.
+ */
+static void spool_item_dead_temps(const spool *sp, spool_state st, const spool_item *it)
+{
+	char dir[SPOOL_PATH_MAX], p[SPOOL_PATH_MAX], key[SPOOL_ID_LEN + 3];
+	size_t plen = strlen(SPOOL_TMP_PREFIX);
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(key, sizeof key, "-%s_", it->id);
+	spool_path(sp, st, NULL, dir, sizeof dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+		if (strncmp(de->d_name, SPOOL_TMP_PREFIX, plen) != 0 || strstr(de->d_name, key) == NULL)
+			continue;
+		pid = strtol(de->d_name + plen, &end, 10);
+		if (end == de->d_name + plen || *end != '-' || pid <= 0 || pid == getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		spool_path(sp, st, de->d_name, p, sizeof p);
+		if (unlink(p) == 0)
+			spool_log(LOG_NOTICE, "spool %s: removed %s/%s (its writer, pid %ld, died)",
+			          sp->name, spool_state_name(st), de->d_name, pid);
+	}
+	closedir(d);
+}
+
+/*
+ * Companions in another state than the audio's belong beside it: move them
+ * there (never replacing one that is already there; that conflict is
+ * logged and left for a person).  Refreshes it->has_*.
+ */
+int spool_item_gather(const spool *sp, spool_item *it)
+{
+	char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64], src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX];
+	int n = 0;
+	struct stat sb;
+
+	spool_item_companions(it, names);
+	for (int st = SPOOL_ACTIVE; st < SPOOL_NSTATES; st++) {
+		spool_item_dead_temps(sp, (spool_state)st, it);
+		if (st == (int)it->state)
+			continue;
+		for (int i = 0; i < SPOOL_NCOMP; i++) {
+			spool_path(sp, (spool_state)st, names[i], src, sizeof src);
+			if (lstat(src, &sb) < 0 || !S_ISREG(sb.st_mode))
+				continue;
+			spool_path(sp, it->state, names[i], dst, sizeof dst);
+			if (spool_rename_noreplace(src, dst) < 0) {
+				spool_log(LOG_ERR,
+				          "spool %s: %s is in %s/ but its audio in %s/: %s",
+				          sp->name, names[i], spool_state_name((spool_state)st),
+				          spool_state_name(it->state), strerror(errno));
+				continue;
+			}
+			spool_log(LOG_NOTICE, "spool %s: %s brought back from %s/ to %s/", sp->name,
+			          names[i], spool_state_name((spool_state)st),
+			          spool_state_name(it->state));
+			n++;
+		}
+	}
+	if (n > 0) {
+		for (int st = SPOOL_ACTIVE; st < SPOOL_NSTATES; st++) {
+			spool_path(sp, (spool_state)st, NULL, dst, sizeof dst);
+			spool_fsync_dir(dst);
+		}
+		spool_item tmp;
+		if (spool_item_fill(sp, it->state, it->file, &tmp) == 0)
+			*it = tmp;
+	}
+	return n;
 }
 
 /* Atomic write of STATE/FILE. */
@@ -904,33 +1302,6 @@ int spool_incoming_walk(const spool *sp,
 	return 0;
 }
 
-/*
- * An active item without its sidecar: a crash between the two renames of a
- * claim left STEM.json in incoming/.  Take it now.  1 if taken, else 0.
- */
-int spool_claim_sidecar(const spool *sp, const spool_item *it)
-{
-	char stem[SPOOL_FILE_MAX + 1], sc[SPOOL_FILE_MAX + 8], src[SPOOL_PATH_MAX];
-	char dst[SPOOL_PATH_MAX];
-	struct stat st;
-
-	if (it->state != SPOOL_ACTIVE || it->has_sidecar)
-		return 0;
-	spool_name_stem(it->name, stem, sizeof stem);
-	snprintf(sc, sizeof sc, "%s.json", stem);
-	spool_path(sp, SPOOL_INCOMING, sc, src, sizeof src);
-	if (lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	spool_item_sidecar(sp, it, dst, sizeof dst);
-	if (spool_rename_noreplace(src, dst) < 0)
-		return 0;
-	spool_log(LOG_NOTICE, "spool %s: recovered sidecar incoming/%s for %s", sp->name, sc,
-	          it->file);
-	spool_path(sp, SPOOL_ACTIVE, NULL, dst, sizeof dst);
-	spool_fsync_dir(dst);
-	return 1;
-}
-
 /* ---------------------------------------------------------------- repair */
 
 struct spool_rent {
@@ -964,6 +1335,75 @@ static void spool_repair_tmp(const spool *sp, spool_state st, const char *file, 
 	}
 }
 
+/* 1 when the claim record of an item says its sidecar was copied. */
+static int spool_claim_copied_sidecar(const spool *sp, const spool_item *it)
+{
+	char p[SPOOL_PATH_MAX], err[SPOOL_PATH_MAX + 512];
+	char *text;
+	json_t *o;
+	int copied = 0;
+
+	spool_item_claim(sp, it, p, sizeof p);
+	if ((text = spool_read_file(p, 65536, err, sizeof err)) == NULL)
+		return 0;
+	if ((o = json_loads(text, 0, NULL)) != NULL) {
+		const char *v = json_string_value(json_object_get(o, "sidecar"));
+		copied = v != NULL && strcmp(v, "copied") == 0;
+		json_decref(o);
+	}
+	free(text);
+	return copied;
+}
+
+/*
+ * Claims a crash interrupted: incoming/.claim-ID_NAME is the producer's
+ * file.  If item ID exists, the claim got as far as the copy: finish it
+ * (remove the producer's files).  Otherwise give the file its name back;
+ * the half-written companions in active/ are removed by spool_repair().
+ */
+static int spool_repair_claims(const spool *sp)
+{
+	char dir[SPOOL_PATH_MAX], a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
+	size_t plen = strlen(SPOOL_CLAIM_PREFIX);
+	struct dirent *de;
+	spool_item it;
+	int n = 0;
+	DIR *d;
+
+	spool_path(sp, SPOOL_INCOMING, NULL, dir, sizeof dir);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char id[SPOOL_ID_LEN + 1];
+		const char *file = de->d_name + plen;
+		if (strncmp(de->d_name, SPOOL_CLAIM_PREFIX, plen) != 0 ||
+		    spool_file_id(file, id) < 0 || strlen(file) >= sizeof it.file)
+			continue;
+		if (spool_item_find(sp, id, &it) == 0) {
+			spool_claim_finish(sp, &it, spool_claim_copied_sidecar(sp, &it));
+			spool_log(LOG_NOTICE, "spool %s: finished the interrupted claim of %s",
+			          sp->name, it.file);
+		} else {
+			spool_path(sp, SPOOL_INCOMING, de->d_name, a, sizeof a);
+			spool_path(sp, SPOOL_INCOMING, file + SPOOL_ID_LEN + 1, b, sizeof b);
+			if (spool_rename_noreplace(a, b) < 0) {
+				spool_log(LOG_ERR,
+				          "spool %s: cannot undo the claim of incoming/%s: %s",
+				          sp->name, file + SPOOL_ID_LEN + 1, strerror(errno));
+				continue;
+			}
+			spool_log(LOG_NOTICE,
+			          "spool %s: undid the interrupted claim of incoming/%s", sp->name,
+			          file + SPOOL_ID_LEN + 1);
+		}
+		n++;
+	}
+	closedir(d);
+	if (n > 0)
+		spool_fsync_dir(dir);
+	return n;
+}
+
 /*
  * Put every companion file back beside its audio.  The audio's directory is
  * the item's state (spool_fs_move moves it last), so a crash mid-move is
@@ -974,7 +1414,7 @@ int spool_repair(const spool *sp)
 {
 	struct spool_rent *ents = NULL;
 	size_t n = 0, cap = 0;
-	int repaired = 0;
+	int repaired = spool_repair_claims(sp);
 	time_t now = time(NULL);
 
 	for (int st = SPOOL_ACTIVE; st < SPOOL_NSTATES; st++) {
@@ -1023,7 +1463,23 @@ int spool_repair(const spool *sp)
 		while (j < n && strcmp(ents[j].id, ents[i].id) == 0)
 			j++;
 		if (!ents[i].audio) {
-			i = j; /* companions without audio: delivery took it; not ours */
+			/* companions without audio: delivery took it (not ours), or in
+			 * active/ a claim that never finished (its producer file got
+			 * its name back above): those go */
+			for (size_t k = i; k < j; k++) {
+				char p[SPOOL_PATH_MAX];
+				if (ents[k].st != SPOOL_ACTIVE)
+					continue;
+				spool_path(sp, SPOOL_ACTIVE, ents[k].file, p, sizeof p);
+				if (unlink(p) == 0) {
+					spool_log(LOG_NOTICE,
+					          "spool %s: removed active/%s of an unfinished "
+					          "claim",
+					          sp->name, ents[k].file);
+					repaired++;
+				}
+			}
+			i = j;
 			continue;
 		}
 		if (i + 1 < j && ents[i + 1].audio)

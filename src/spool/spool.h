@@ -9,13 +9,19 @@
  *   hold/       flagged or unscreenable: waits for a reviewer
  *   rejected/   a reviewer said no
  *
- * Claiming renames incoming/NAME.ext to active/ID_NAME.ext, where ID is a
- * fresh item id (see spool_id_new()).  From then on every file of the item
- * starts with "ID_": the audio ID_NAME.ext, the sidecar ID_STEM.json and the
- * verdict ID_STEM.verdict.json.  The location of the audio file is the
- * item's state; companions that a crash left elsewhere follow it on the next
- * spool_repair().  Every move is a rename(2) that never replaces (files are
- * never lost to a name clash), followed by fsync of the directories.
+ * Claiming copies incoming/NAME.ext into active/ID_NAME.ext, a file the
+ * daemon owns (0640), where ID is a fresh item id (see spool_id_new()), and
+ * then removes the producer's file: what is screened and what delivery
+ * takes are the same bytes, and no producer can change them (issue 10).
+ * From then on every file of the item starts with "ID_": the audio
+ * ID_NAME.ext, the sidecar ID_STEM.json, the claim record
+ * ID_STEM.claim.json (bytes, SHA-256, sidecar status) and the verdict
+ * ID_STEM.verdict.json.  The location of the audio file is the item's
+ * state; companions go first in a move and follow the audio wherever a
+ * crash or a failed rename left them, the next time either program touches
+ * the item (spool_item_find(), spool_item_gather()) or at start-up
+ * (spool_repair()).  Audio moves are rename(2)s that never replace, and
+ * every move is made durable with fsync of the directories.
  *
  * Nothing found in a spool is trusted: names are validated, files are
  * lstat'ed and opened with O_NOFOLLOW, and anything that is not a regular
@@ -53,6 +59,8 @@ typedef enum { SPOOL_GATE = 0, SPOOL_MONITOR = 1 } spool_mode;
 #define SPOOL_TEMPFAIL -2 /* ENOSPC, EDQUOT, EIO, EMFILE...: try again later */
 #define SPOOL_EXISTS -3   /* the destination name is taken */
 #define SPOOL_GONE -4     /* the source vanished */
+#define SPOOL_BUSY -5     /* a writer still has it open, or it changed: later */
+#define SPOOL_UNSURE -6   /* cannot tell whether a writer has it open (no lease) */
 
 struct spool_backend;
 
@@ -71,6 +79,7 @@ typedef struct spool_item {
 	spool_state state;
 	int has_sidecar;
 	int has_verdict;
+	int has_claim; /* the claim record ID_STEM.claim.json */
 } spool_item;
 
 /*
@@ -122,14 +131,19 @@ void spool_id_new(char id[SPOOL_ID_LEN + 1]);
 /* 1 if s looks like an item id. */
 int spool_id_ok(const char *s);
 
-/* Claim incoming/NAME into active/ID_NAME with its sidecar.  SPOOL_OK,
- * SPOOL_GONE (someone else took it), SPOOL_TEMPFAIL, SPOOL_ERR. */
+/* Claim incoming/NAME by copy into active/ID_NAME with its sidecar and a
+ * claim record.  SPOOL_OK, SPOOL_GONE (someone else took it), SPOOL_BUSY
+ * (still being written: later), SPOOL_UNSURE (no lease: the kernel will
+ * not say whether another user is writing it), SPOOL_TEMPFAIL, SPOOL_ERR.
+ * The caller must ignore SIGIO (a broken lease signals the holder). */
 int spool_claim(const spool *sp, const char *name, spool_item *out);
-/* Recovery: an active item whose sidecar a crash left in incoming/ gets
- * it back.  1 if a sidecar was taken. */
-int spool_claim_sidecar(const spool *sp, const spool_item *it);
+/* Bring every companion of an item (sidecar, claim record, verdict) that a
+ * failed or interrupted move left in another state back beside its audio.
+ * Returns how many files moved, or -1 (logged). */
+int spool_item_gather(const spool *sp, spool_item *it);
 /* Move all files of an item to another state (companions first, audio
- * last).  Updates nothing in *it; SPOOL_OK or an error code. */
+ * last; a failure puts moved companions back).  Updates nothing in *it;
+ * SPOOL_OK or an error code. */
 int spool_move(const spool *sp, const spool_item *it, spool_state to);
 /* Atomically create or replace STATE/FILE with data: temp file (O_EXCL),
  * fflush, fsync, fclose, rename, fsync dir. */
@@ -140,7 +154,8 @@ int spool_walk(const spool *sp, spool_state st,
                int (*fn)(const spool *sp, const spool_item *it, void *arg), void *arg);
 
 /* Find an item by id (or by its ID_NAME file name) in any state but
- * incoming.  0 and *out, or -1 when absent. */
+ * incoming, with its companions gathered beside it (spool_item_gather).
+ * 0 and *out, or -1 when absent. */
 int spool_item_find(const spool *sp, const char *id, spool_item *out);
 /* Paths of an item's files in its state. */
 void spool_item_path(const spool *sp, const spool_item *it, char *buf, size_t len);
@@ -148,6 +163,11 @@ void spool_item_sidecar(const spool *sp, const spool_item *it, char *buf, size_t
 void spool_item_verdict(const spool *sp, const spool_item *it, char *buf, size_t len);
 /* The verdict file name (in the item's directory) for an item. */
 void spool_item_verdict_file(const spool_item *it, char *buf, size_t len);
+/* The claim record (ID_STEM.claim.json): what the claim copied (bytes,
+ * sha256, producer_uid) and what became of the sidecar (none, copied,
+ * refused with sidecar_error). */
+void spool_item_claim_file(const spool_item *it, char *buf, size_t len);
+void spool_item_claim(const spool *sp, const spool_item *it, char *buf, size_t len);
 
 /*
  * Put stray companions back beside their audio (a crash between the moves

@@ -80,6 +80,7 @@ class Daemon:
         self.settle_ms = settle_ms
         self.extra = extra
         self.proc = None
+        self.cmd_prefix = []  # e.g. setpriv or strace in front of the daemon
         self.notify_path = os.path.join(self.dir, "notify.sock")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
@@ -118,7 +119,7 @@ class Daemon:
         env["WATCHDOG_USEC"] = "2000000"
         env.pop("WATCHDOG_PID", None)
         self.messages.clear()  # READY=1 must come from this run
-        cmd = [DAEMON, "--config", self.conf]
+        cmd = list(self.cmd_prefix) + [DAEMON, "--config", self.conf]
         if os.geteuid() == 0 and allow_root_flag:
             cmd.append("--allow-root")
         cmd += list(args)
@@ -150,8 +151,24 @@ class Daemon:
         raise AssertionError("no %r from the daemon within %ss:\n%s" %
                              (what, timeout, self.log_text()))
 
+    def daemon_pid(self):
+        """The daemon's pid: the process started, or its traced child when
+        it was started under strace (cmd_prefix)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        return int(kids[0]) if kids else self.proc.pid
+
+    def signal(self, sig):
+        os.kill(self.daemon_pid(), sig)
+
     def kill9(self):
         if self.proc and self.proc.poll() is None:
+            pid = self.daemon_pid()
+            if pid != self.proc.pid:
+                os.kill(pid, signal.SIGKILL)
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
@@ -159,7 +176,7 @@ class Daemon:
         """SIGTERM and the exit status."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
+        self.signal(signal.SIGTERM)  # the daemon, not a strace in front of it
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -211,9 +228,14 @@ class Daemon:
             if not os.path.isdir(d):
                 continue
             for f in os.listdir(d):
-                if f.startswith(".") or f.endswith(".json"):
+                if st == "incoming" and f.startswith(".claim-"):
+                    # a claim a kill interrupted: still the producer's file,
+                    # which the next start finishes or gives its name back
+                    name = f.split("_", 1)[1]
+                elif f.startswith(".") or f.endswith(".json"):
                     continue
-                name = f if st == "incoming" else f.split("_", 1)[1]
+                else:
+                    name = f if st == "incoming" else f.split("_", 1)[1]
                 out.setdefault(name, []).append(st)
         return out
 

@@ -42,10 +42,12 @@ def check_exactly_once(test, d, names, final):
         stem = audio[0].rsplit(".", 1)[0]
         test.assertIn(stem + ".verdict.json", rel, n)
         test.assertIn(stem + ".json", rel, n)  # the sidecar travelled too
+        test.assertIn(stem + ".claim.json", rel, n)  # and the claim record
     for st in ("incoming", "active", "hold", "rejected"):
+        # nothing left: no claim half done, no temp file, no stray companion
         left = [f for f in os.listdir(os.path.join(base, st)) if not f.startswith(".attempts")]
         test.assertEqual(left, [], "%s/ not empty" % st)
-    test.assertEqual(len(rel), 3 * len(names))
+    test.assertEqual(len(rel), 4 * len(names))
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")

@@ -306,19 +306,93 @@ START_TEST(test_repair_removes_stale_temp_in_active)
 }
 END_TEST
 
-START_TEST(test_claim_sidecar_after_crash)
+START_TEST(test_claim_copies_and_records)
 {
+	char p[1024], err[256];
+	struct stat before, after;
 	spool_item it;
-	char p[1024];
-	make_item("late.wav", &it); /* no sidecar at claim time */
+	sp_path(SPOOL_INCOMING, "c.wav", p, sizeof p);
+	write_file(p, "abc");
+	ck_assert_int_eq(lstat(p, &before), 0);
+	ck_assert_int_eq(spool_claim(&sp, "c.wav", &it), SPOOL_OK);
+	ck_assert(it.has_claim);
+	ck_assert(!exists(p)); /* the producer's file is gone ... */
+	spool_item_path(&sp, &it, p, sizeof p);
+	ck_assert_int_eq(lstat(p, &after), 0);
+	ck_assert(after.st_ino != before.st_ino); /* ... and ours is a copy */
+	ck_assert_int_eq(after.st_mode & 0777, 0640);
+	spool_item_claim(&sp, &it, p, sizeof p);
+	char *rec = spool_read_file(p, 4096, err, sizeof err);
+	ck_assert_ptr_nonnull(rec);
+	/* sha256("abc") */
+	ck_assert_ptr_nonnull(strstr(
+	        rec, "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""));
+	ck_assert_ptr_nonnull(strstr(rec, "\"bytes\": 3"));
+	ck_assert_ptr_nonnull(strstr(rec, "\"sidecar\": \"none\""));
+	free(rec);
+}
+END_TEST
+
+START_TEST(test_claim_refuses_a_sidecar_that_is_not_a_file)
+{
+	char p[1024], err[256];
+	spool_item it;
+	sp_path(SPOOL_INCOMING, "d.wav", p, sizeof p);
+	write_file(p, "abc");
+	sp_path(SPOOL_INCOMING, "d.json", p, sizeof p);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	ck_assert_int_eq(spool_claim(&sp, "d.wav", &it), SPOOL_OK);
 	ck_assert(!it.has_sidecar);
-	sp_path(SPOOL_INCOMING, "late.json", p, sizeof p);
-	write_file(p, "{}");
-	it.has_sidecar = 0;
-	ck_assert_int_eq(spool_claim_sidecar(&sp, &it), 1);
+	spool_item_claim(&sp, &it, p, sizeof p);
+	char *rec = spool_read_file(p, 4096, err, sizeof err);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_nonnull(strstr(rec, "\"sidecar\": \"refused\""));
+	ck_assert_ptr_nonnull(strstr(rec, "incoming/d.json is a FIFO"));
+	free(rec);
+}
+END_TEST
+
+START_TEST(test_repair_finishes_or_undoes_a_claim)
+{
+	char p[1024], q[1024], hidden[300];
+	spool_item it;
+	/* a claim killed after the rename out of sight, before the copy */
+	sp_path(SPOOL_INCOMING, ".claim-20250101T000000Z-00000001_u.wav", p, sizeof p);
+	write_file(p, "abc");
+	/* one killed after the copy landed, before the producer's file went */
+	make_item("f.wav", &it);
+	snprintf(hidden, sizeof hidden, ".claim-%s", it.file);
+	sp_path(SPOOL_INCOMING, hidden, q, sizeof q);
+	write_file(q, "abc");
+	ck_assert_int_ge(spool_repair(&sp), 2);
 	ck_assert(!exists(p));
-	spool_item_sidecar(&sp, &it, p, sizeof p);
+	sp_path(SPOOL_INCOMING, "u.wav", p, sizeof p);
+	ck_assert(exists(p));  /* given its name back */
+	ck_assert(!exists(q)); /* finished: the item exists */
+	spool_item_path(&sp, &it, p, sizeof p);
 	ck_assert(exists(p));
+}
+END_TEST
+
+START_TEST(test_find_gathers_companions)
+{
+	spool_item it, found;
+	char vf[512], src[1024], dst[1024];
+	make_item("g.wav", &it);
+	ck_assert_int_eq(spool_move(&sp, &it, SPOOL_HOLD), SPOOL_OK);
+	it.state = SPOOL_HOLD;
+	spool_item_verdict_file(&it, vf, sizeof vf);
+	ck_assert_int_eq(spool_put(&sp, SPOOL_HOLD, vf, "{\"full\":1}", 10), SPOOL_OK);
+	/* a release killed after its companions moved */
+	sp_path(SPOOL_HOLD, vf, src, sizeof src);
+	sp_path(SPOOL_RELEASED, vf, dst, sizeof dst);
+	ck_assert_int_eq(rename(src, dst), 0);
+	ck_assert_int_eq(spool_item_find(&sp, it.id, &found), 0);
+	ck_assert_int_eq(found.state, SPOOL_HOLD);
+	ck_assert(found.has_verdict);
+	ck_assert(found.has_claim);
+	ck_assert(exists(src));
+	ck_assert(!exists(dst));
 }
 END_TEST
 
@@ -450,7 +524,10 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_move_never_replaces_audio);
 	tcase_add_test(tc, test_repair_brings_companions_back);
 	tcase_add_test(tc, test_repair_removes_stale_temp_in_active);
-	tcase_add_test(tc, test_claim_sidecar_after_crash);
+	tcase_add_test(tc, test_claim_copies_and_records);
+	tcase_add_test(tc, test_claim_refuses_a_sidecar_that_is_not_a_file);
+	tcase_add_test(tc, test_repair_finishes_or_undoes_a_claim);
+	tcase_add_test(tc, test_find_gathers_companions);
 	tcase_add_test(tc, test_walk_counts_items_not_companions);
 	tcase_add_test(tc, test_audit_append);
 	tcase_add_test(tc, test_conf);
