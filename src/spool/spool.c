@@ -1144,7 +1144,8 @@ static void spool_item_dead_temps(const spool *sp, spool_state st, const spool_i
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		long pid;
-		if (strncmp(de->d_name, SPOOL_TMP_PREFIX, plen) != 0 || strstr(de->d_name, key) == NULL)
+		if (strncmp(de->d_name, SPOOL_TMP_PREFIX, plen) != 0 ||
+		    strstr(de->d_name, key) == NULL)
 			continue;
 		pid = strtol(de->d_name + plen, &end, 10);
 		if (end == de->d_name + plen || *end != '-' || pid <= 0 || pid == getpid() ||
