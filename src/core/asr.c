@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <pocketsphinx.h>
+#include <sphinxbase/err.h>
 #include <ps_lattice.h>
 
 #include "internal.h"
@@ -130,8 +131,6 @@ vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decode
 	argv[argc++] = (char *)s->lm;
 	argv[argc++] = (char *)"-dict";
 	argv[argc++] = (char *)(dict ? dict : s->dict);
-	argv[argc++] = (char *)"-logfn";
-	argv[argc++] = (char *)"/dev/null";
 	if (decoder_conf != NULL) {
 		text = vms_read_text(decoder_conf, ASR_CONF_MAX, why, sizeof why);
 		if (text == NULL) {
@@ -147,6 +146,10 @@ vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decode
 		         decoder_conf ? decoder_conf : "the model paths");
 		goto fail;
 	}
+	/* issue 10: no -logfn /dev/null: ps_init opened it on every call and
+	 * never closed it, one descriptor per decoder per SIGHUP.  Logging
+	 * goes nowhere process-wide instead (we report errors ourselves). */
+	err_set_logfp(NULL);
 	a->ps = ps_init(a->config);
 	if (a->ps == NULL) {
 		vms_errf(err, errlen,

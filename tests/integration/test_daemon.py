@@ -7,6 +7,7 @@ systemd notifications, SIGHUP with a good and a broken config, SIGTERM,
 and the review commands against the running daemon.
 """
 import os
+import re
 import shutil
 import signal
 import sys
@@ -208,6 +209,29 @@ class DaemonReload(unittest.TestCase):
 
     def tearDown(self):
         self.d.close()
+
+    def test_reloads_leak_no_descriptors(self):
+        """issue 10: every SIGHUP leaked a /dev/null descriptor (the decoder's
+        -logfn), so reloads failed after about a thousand."""
+        d = self.d
+        d.start()
+        before = d.fds()
+        for i in range(12):
+            n = d.log_text().count("reloaded")
+            d.proc.send_signal(signal.SIGHUP)
+            end = time.time() + 60
+            while d.log_text().count("reloaded") == n and time.time() < end:
+                time.sleep(0.05)
+            self.assertEqual(d.log_text().count("reloaded"), n + 1)
+        time.sleep(0.5)  # workers let go of the old runtimes between files
+        # the working dictionary is a fresh (deleted) temp file per runtime
+        def kinds(fds):
+            return sorted(re.sub(r"vmscreen-dict-\w+", "vmscreen-dict-*", t)
+                          for t in fds.values())
+        self.assertEqual(kinds(d.fds()), kinds(before))
+        d.drop("ok.wav")
+        self.assertEqual(d.wait_done(["ok.wav"])["ok.wav"], ["released"])
+        self.assertEqual(d.stop(), 0)
 
     def test_sighup_good_then_broken_config(self):
         d = self.d
