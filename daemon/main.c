@@ -31,10 +31,16 @@
 #include "daemon.h"
 
 #define MAIN_CANDS_MAX 4096 /* per spool: files being watched until stable */
-#define MAIN_SKIPS_MAX 1024 /* per spool: names already logged as skipped */
+#define MAIN_SKIPS_MAX 8192 /* per spool: entries already logged as skipped */
 #define MAIN_TICK_MS 250
 
 daemon_state D = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+/* An incoming/ entry logged as skipped (a hash: names can be any length). */
+struct skip {
+	uint64_t hash;
+	unsigned mark;
+};
 
 struct cand {
 	char name[SPOOL_FILE_MAX + 1];
@@ -56,8 +62,10 @@ struct watch {
 	struct cand *cands;
 	size_t n_cands;
 	unsigned mark;
-	char (*skips)[SPOOL_FILE_MAX + 16];
+	struct skip *skips; /* what was logged, by name hash, swept like cands */
 	size_t n_skips;
+	size_t n_unlogged; /* this scan: skips the full table could not note */
+	int overflow_logged;
 	char ready[64][SPOOL_FILE_MAX + 1];
 	int n_ready;
 };
@@ -175,17 +183,65 @@ static void main_free_watches(struct watch *w, size_t n, struct watch *keep, siz
 	free(w);
 }
 
-/* Log a skipped incoming/ entry once (bounded memory: after the table is
- * full, skips are logged at debug priority). */
+/* FNV-1a of a name: the skip table's key. */
+static uint64_t main_name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Log a skipped incoming/ entry once while it stays there (issue 10: names
+ * over 195 bytes, and every entry past the 1,024th, were logged again on
+ * every scan).  Bounded memory: past MAIN_SKIPS_MAX entries one summary
+ * line says how many more there are.
+ */
 static void main_skip(struct watch *w, const char *name, const char *why)
 {
+	uint64_t h = main_name_hash(name);
+
 	for (size_t i = 0; i < w->n_skips; i++)
-		if (strcmp(w->skips[i], name) == 0)
+		if (w->skips[i].hash == h) {
+			w->skips[i].mark = w->mark;
 			return;
-	if (w->n_skips < MAIN_SKIPS_MAX)
-		snprintf(w->skips[w->n_skips++], sizeof w->skips[0], "%s", name);
-	dlog(w->n_skips < MAIN_SKIPS_MAX ? LOG_NOTICE : LOG_DEBUG,
-	     "spool %s: incoming/%s: skipped: %s", w->sp.name, name, why);
+		}
+	if (w->n_skips == MAIN_SKIPS_MAX) {
+		w->n_unlogged++;
+		return;
+	}
+	w->skips[w->n_skips++] = (struct skip){h, w->mark};
+	dlog(LOG_NOTICE, "spool %s: incoming/%s: skipped: %s", w->sp.name, name, why);
+}
+
+/* A candidate that an earlier claim attempt logged as skipped stays noted
+ * (so it is not logged again at the next attempt). */
+static void main_skip_touch(struct watch *w, const char *name)
+{
+	uint64_t h = main_name_hash(name);
+
+	for (size_t i = 0; i < w->n_skips; i++)
+		if (w->skips[i].hash == h)
+			w->skips[i].mark = w->mark;
+}
+
+/* After a scan: forget skips that went away; say once when the table
+ * overflowed. */
+static void main_skip_sweep(struct watch *w)
+{
+	for (size_t i = 0; i < w->n_skips;)
+		if (w->skips[i].mark != w->mark)
+			w->skips[i] = w->skips[--w->n_skips];
+		else
+			i++;
+	if (w->n_unlogged > 0 && !w->overflow_logged)
+		dlog(LOG_WARNING,
+		     "spool %s: %zu more entries in incoming/ cannot be screened (not logged one "
+		     "by one)",
+		     w->sp.name, w->n_unlogged);
+	w->overflow_logged = w->n_unlogged > 0;
+	w->n_unlogged = 0;
 }
 
 struct scan_ctx {
@@ -210,6 +266,7 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 			main_skip(w, name, skip);
 		return;
 	}
+	main_skip_touch(w, name);
 	for (size_t i = 0; i < w->n_cands; i++)
 		if (strcmp(w->cands[i].name, name) == 0) {
 			k = &w->cands[i];
@@ -260,6 +317,7 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 	w->mark++;
 	w->n_ready = 0;
 	spool_incoming_walk(&w->sp, main_scan_cb, &c);
+	main_skip_sweep(w);
 	for (size_t i = 0; i < w->n_cands;) /* forget what went away */
 		if (w->cands[i].mark != w->mark)
 			w->cands[i] = w->cands[--w->n_cands];

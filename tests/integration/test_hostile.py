@@ -181,6 +181,29 @@ class HostileSpool(unittest.TestCase):
         self.assertEqual(d.wait_done(["after.wav"])["after.wav"], ["hold"])
         self.assertEqual(d.stop(), 0)
 
+    def test_skipped_entries_are_logged_once_however_many_or_long(self):
+        """issue 10: a name over 195 bytes, and every entry past the 1,024th,
+        were logged again on every scan."""
+        d = self.d
+        inc = os.path.join(d.spool_path(), "incoming")
+        d.start()
+        long_name = "x" * 200 + ".wav"  # too long to claim
+        with open(os.path.join(inc, long_name), "w") as f:
+            f.write("x")
+        for i in range(8300):  # more than the daemon notes one by one
+            open(os.path.join(inc, ".stray-%05d" % i), "w").close()
+        time.sleep(4.5)  # four rescans at rescan_interval_s = 1
+        log = d.log_text()
+        self.assertEqual(log.count("incoming/%s: skipped: name too long" % long_name), 1)
+        self.assertEqual(log.count("incoming/.stray-00042: skipped"), 1)
+        self.assertEqual(log.count("more entries in incoming/ cannot be screened"), 1, log[-500:])
+        n = log.count(": skipped: ")
+        self.assertLessEqual(n, 8192)
+        time.sleep(2.5)
+        self.assertEqual(d.log_text().count(": skipped: "), n)  # nothing logged again
+        d.drop("fine.wav")
+        self.assertEqual(d.wait_done(["fine.wav"])["fine.wav"], ["released"])
+
     def test_file_still_being_written_is_not_taken(self):
         """A writer that pauses for longer than settle_ms with the file
         open: only the open-for-writing check can tell, and it must."""
