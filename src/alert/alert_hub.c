@@ -757,6 +757,38 @@ static void hook_attempt(alert_hook *k, const hook_item *it)
 
 /* The delivery thread of one hook: wait for the earliest due entry, make
  * one attempt, repeat until alert_hub_stop(). */
+/*
+ * The longest any entry can rightly wait: the last backoff step with its
+ * jitter, or the longest Retry-After honoured (a day).  A next-attempt
+ * time further away than that was computed under a wrong clock (issue 10:
+ * an entry saved while the clock was a year ahead waited a year).
+ */
+static int64_t hook_longest_wait_ms(const alert_hook *k)
+{
+	int64_t step = outbox_retry_delay_ms(k->max_attempts - 1, k->max_attempts, k->retry_base_s,
+	                                     0.999999);
+	return step > 86400000 ? step : 86400000;
+}
+
+/* Make times that lie beyond any rightful wait due now (under k->mu). */
+static void hook_clamp_times(alert_hook *k, int64_t now)
+{
+	int64_t cap = now + hook_longest_wait_ms(k);
+
+	if (k->quiet_until_ms > cap)
+		k->quiet_until_ms = now;
+	for (size_t i = 0; i < k->nq; i++)
+		if (k->q[i].next_ms > cap) {
+			alert_log(LOG_WARNING,
+			          "outbox: %s (%s) was not due for %.0f days: the clock must have "
+			          "been "
+			          "wrong; trying it now",
+			          k->q[i].id, k->display,
+			          (double)(k->q[i].next_ms - now) / 86400000.0);
+			k->q[i].next_ms = now;
+		}
+}
+
 static void *hook_run(void *arg)
 {
 	alert_hook *k = arg;
@@ -778,6 +810,7 @@ static void *hook_run(void *arg)
 			continue;
 		}
 		now = alert_now_ms();
+		hook_clamp_times(k, now);
 		due = k->q[best].next_ms > k->quiet_until_ms ? k->q[best].next_ms
 		                                             : k->quiet_until_ms;
 		if (due > now) {

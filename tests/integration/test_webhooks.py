@@ -247,6 +247,30 @@ class WebhookTest(Base):
         self.assertFalse(os.path.exists(os.path.join(self.outbox, ".tmp-msg_torn.json")))
         self.assertEqual(self.pending(), [])
 
+    def test_entry_due_in_a_year_after_a_wrong_clock_is_tried_now(self):
+        """issue 10: an entry saved while the clock was a year ahead waited a
+        year.  No backoff or Retry-After waits that long: it is due now."""
+        self.rx.always = 503
+        cfg = self.config()
+        proc = self.spawn(cfg, self.subs(["late"]) + ["-t", "60"])
+        self.wait_for(lambda: len(self.pending()) == 1
+                      and load(self.pending()[0]).get("attempts", 0) >= 1, 20, "one failed attempt")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        f = self.pending()[0]
+        e = load(f)
+        e["next_attempt_ms"] = e["created_ms"] + 365 * 86400 * 1000
+        with open(f, "w") as fh:
+            json.dump(e, fh)
+        self.rx.always = None
+        t0 = time.time()
+        p = self.driver(cfg, ["-e", "-t", "20"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(time.time() - t0, 15)
+        self.assertIn("the clock must have been wrong; trying it now", p.stderr)
+        self.assertEqual(self.pending(), [])
+        self.assertEqual(len(self.rx.delivered_ids()), 1)
+
     def test_permanent_4xx_is_parked_loudly(self):
         self.rx.always = 404
         p = self.driver(self.config(), self.subs(["vm4"]) + ["-e", "-t", "10"])
