@@ -735,23 +735,56 @@ int spool_space_ok(const spool *sp, long min_free_mb)
 
 /* ------------------------------------------------------------ fs backend */
 
-/* Create SPOOL and its five state directories (0750), or check them. */
+/*
+ * issue 10: a state directory someone else owns, or can write to, is not
+ * ours to gate: its owner could put a file in released/ or take one out
+ * of hold/.  Each must belong to us; only incoming/ may be writable by the
+ * group (the producers'), none by everybody, and the spool directory
+ * itself is ours or root's and writable by neither group nor others (or
+ * the state directories could be swapped).
+ */
+static int spool_dir_trusted(const spool *sp, const char *path, int is_root, int group_ok,
+                             char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "spool %s: %s: not a directory", sp->name, path);
+		return -1;
+	}
+	if (st.st_uid != geteuid() && !(is_root && st.st_uid == 0)) {
+		snprintf(err, errlen,
+		         "spool %s: %s belongs to uid %u, not to vmscreend (uid %u): refusing a "
+		         "directory another user controls",
+		         sp->name, path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & S_IWOTH) || (!group_ok && (st.st_mode & S_IWGRP))) {
+		snprintf(err, errlen,
+		         "spool %s: %s is writable by %s (mode %04o): refusing it (chmod %s)",
+		         sp->name, path, (st.st_mode & S_IWOTH) ? "everybody" : "its group",
+		         (unsigned)(st.st_mode & 07777), group_ok ? "o-w" : "go-w");
+		return -1;
+	}
+	return 0;
+}
+
+/* Create SPOOL and its five state directories (0750), or check them; in
+ * both cases check they are ours (spool_dir_trusted). */
 static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen)
 {
 	char path[SPOOL_PATH_MAX];
-	struct stat st;
 
 	if (create && spool_mkdir(sp->path, err, errlen) < 0)
 		return -1;
+	if (spool_dir_trusted(sp, sp->path, 1, 0, err, errlen) < 0)
+		return -1;
 	for (int i = 0; i < SPOOL_NSTATES; i++) {
 		spool_path(sp, (spool_state)i, NULL, path, sizeof path);
-		if (create) {
-			if (spool_mkdir(path, err, errlen) < 0)
-				return -1;
-		} else if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			snprintf(err, errlen, "spool %s: %s: not a directory", sp->name, path);
+		if (create && spool_mkdir(path, err, errlen) < 0)
 			return -1;
-		}
+		if (spool_dir_trusted(sp, path, 0, i == SPOOL_INCOMING, err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }

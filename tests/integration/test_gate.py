@@ -71,7 +71,8 @@ class GateTest(unittest.TestCase):
         os.chmod(self.d.dir, 0o755)
         os.chmod(os.path.join(self.d.dir, "spool"), 0o755)
         os.chmod(self.d.spool_path(), 0o755)
-        os.chmod(self.inc, 0o777)
+        os.chown(self.inc, 0, 65534)  # the producers' group: nogroup
+        os.chmod(self.inc, 0o770)
 
     def producer(self, code, *args, data=b""):
         """Run python code as nobody (the system python: nobody cannot read

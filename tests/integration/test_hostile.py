@@ -299,6 +299,33 @@ class Privileges(unittest.TestCase):
         r = self.run_daemon("--check", "--allow-root")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to make another user's directory")
+    def test_refuses_state_directories_others_control(self):
+        """issue 10: a released/ pre-created by another user, or a hold/
+        anybody can write, was accepted."""
+        d = self.d
+        base = d.spool_path()
+        for st in STATES:
+            os.makedirs(os.path.join(base, st), mode=0o750, exist_ok=True)
+        cases = [("released", 65534, 0o750, "belongs to uid 65534, not to vmscreend"),
+                 ("hold", 0, 0o777, "is writable by everybody (mode 0777)"),
+                 ("active", 0, 0o770, "is writable by its group (mode 0770)")]
+        for st, uid, mode, why in cases:
+            with self.subTest(state=st):
+                p = os.path.join(base, st)
+                os.chown(p, uid, 0)
+                os.chmod(p, mode)
+                r = self.run_daemon("--allow-root")
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("%s %s" % (p, why), r.stderr)
+                os.chown(p, 0, 0)
+                os.chmod(p, 0o750)
+        os.chmod(os.path.join(base, "incoming"), 0o770)  # producers' group: fine
+        d.start()
+        d.drop("ok.wav")
+        self.assertEqual(d.wait_done(["ok.wav"])["ok.wav"], ["released"])
+        self.assertEqual(d.stop(), 0)
+
     def test_created_files_0640_directories_0750(self):
         d = self.d
         secret = os.path.join(d.dir, "hook.secret")
@@ -321,7 +348,9 @@ class Privileges(unittest.TestCase):
         while not os.path.exists(d.metrics) and time.time() < end:
             time.sleep(0.1)
         self.assertEqual(d.stop(), 0)
-        produced = {"c.wav", "c.json", "f.wav"}  # the producer's, moved, not created
+        # issue 10: the audio and sidecar are the daemon's own copies now,
+        # created 0640 like everything else it writes
+        produced = set()
         dirs, files = [], []
         for top in (d.spool_path(), d.outbox):
             dirs.append(top)
