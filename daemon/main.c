@@ -65,6 +65,7 @@ struct watch {
 	struct skip *skips; /* what was logged, by name hash, swept like cands */
 	size_t n_skips;
 	size_t n_unlogged; /* this scan: skips the full table could not note */
+	int unsound;       /* a state directory is missing or not ours */
 	int overflow_logged;
 	char ready[64][SPOOL_FILE_MAX + 1];
 	int n_ready;
@@ -298,6 +299,25 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 		snprintf(w->ready[w->n_ready++], sizeof w->ready[0], "%s", name);
 }
 
+/*
+ * Are the state directories still there and still ours?  issue 10: after
+ * `rm -rf active/` every claim failed and nothing said why.  Logged when it
+ * turns bad and when it recovers; no claims meanwhile (files wait in
+ * incoming/).
+ */
+static int main_spool_sound(struct watch *w)
+{
+	char err[SPOOL_PATH_MAX + 256];
+	int ok = spool_init(&w->sp, 0, err, sizeof err) == 0;
+
+	if (!ok && !w->unsound)
+		dlog(LOG_CRIT, "%s: not claiming from this spool until it is repaired", err);
+	else if (ok && w->unsound)
+		dlog(LOG_NOTICE, "spool %s: its directories are sound again: claiming", w->sp.name);
+	w->unsound = !ok;
+	return ok;
+}
+
 /* Look at incoming/ and claim what is complete, as far as the queue has
  * room. */
 static void main_scan_incoming(struct watch *w, const dconf *dc)
@@ -308,7 +328,7 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 	if (room <= 0)
 		return;
 	if (c.now >= w->next_space) {
-		w->space_ok = spool_space_ok(&w->sp, dc->min_free_mb);
+		w->space_ok = main_spool_sound(w) && spool_space_ok(&w->sp, dc->min_free_mb);
 		w->next_space = c.now + (w->space_ok ? 5.0 : 2.0);
 	}
 	if (!w->space_ok)

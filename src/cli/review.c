@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/review.h"
+#include "core/internal.h" /* vms_unsafe_char_len */
 #include "spool/spool.h"
 
 #ifndef VMS_SYSCONFDIR
@@ -45,6 +47,38 @@ static int review_find(const spool_conf *sc, const char *spool_name, const char 
                        const spool **sp, spool_item *it);
 static int review_decide(int argc, char **argv, const char *action, spool_state to);
 static void review_who(char *buf, size_t len);
+static void review_not_found(const char *id, const char *spool_name);
+static void review_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Everything the review commands print goes through here (issue 10: a
+ * reason or a transcript carrying escape sequences was printed raw, and a
+ * terminal obeyed them).  Control characters (C0 but newline, DEL, C1) and
+ * the bidirectional overrides that reorder what a reviewer reads
+ * (U+200E/F, U+202A-E, U+2066-9, U+061C) are shown as '?'.
+ */
+static void review_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *buf = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	for (unsigned char *p = (unsigned char *)buf; *p;) {
+		size_t len = vms_unsafe_char_len(p);
+		if (len > 0) {
+			*p = '?';
+			memmove(p + 1, p + len, strlen((char *)p + len) + 1);
+		}
+		p++;
+	}
+	fputs(buf, stdout);
+	free(buf);
+}
 
 /* Log lines of the spool module, as plain messages for a terminal. */
 static void review_log(int prio, const char *msg)
@@ -90,7 +124,7 @@ static int review_parse(int argc, char **argv, struct review_opts *o, int want_a
 			o->json = 1;
 			break;
 		case 'h':
-			printf("usage: vmscreen %s\n", usage);
+			review_printf("usage: vmscreen %s\n", usage);
 			return 1;
 		default:
 			fprintf(stderr, "usage: vmscreen %s\n", usage);
@@ -169,6 +203,8 @@ static json_t *review_verdict(const spool *sp, const spool_item *it)
 static int review_find(const spool_conf *sc, const char *spool_name, const char *id,
                        const spool **sp, spool_item *it)
 {
+	int denied = 0;
+
 	for (size_t i = 0; i < sc->n_spools; i++) {
 		if (spool_name != NULL && strcmp(sc->spools[i].name, spool_name) != 0)
 			continue;
@@ -176,8 +212,24 @@ static int review_find(const spool_conf *sc, const char *spool_name, const char 
 			*sp = &sc->spools[i];
 			return 0;
 		}
+		if (errno == EACCES || errno == EPERM)
+			denied = errno;
 	}
+	errno = denied ? denied : ENOENT;
 	return -1;
+}
+
+/* The "not found" message: permission denied is said as such (issue 10). */
+static void review_not_found(const char *id, const char *spool_name)
+{
+	if (errno == EACCES || errno == EPERM)
+		fprintf(stderr,
+		        "vmscreen: %s: permission denied reading spool %s (review as the vmscreen "
+		        "user or a member of its group)\n",
+		        id, spool_name ? spool_name : "directories");
+	else
+		fprintf(stderr, "vmscreen: %s: no such item in %s\n", id,
+		        spool_name ? spool_name : "any spool");
 }
 
 /* Who is deciding: the sudo caller when there is one, and the account. */
@@ -305,17 +357,18 @@ int review_cmd_list(int argc, char **argv)
 				rc = 1;
 	}
 	if (o.json) {
-		char *t = json_dumps(c.arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *t =
+		        json_dumps(c.arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		if (t != NULL)
-			puts(t);
+			review_printf("%s\n", t);
 		free(t);
 		json_decref(c.arr);
 	} else {
 		if (c.n > 0)
 			qsort(c.rows, c.n, sizeof *c.rows, review_row_cmp);
 		if (c.n > 0)
-			printf("%-25s  %-12s  %-8s  %-7s  %-24s  %s\n", "ID", "SPOOL", "STATE",
-			       "VERDICT", "FINDINGS", "NAME");
+			review_printf("%-25s  %-12s  %-8s  %-7s  %-24s  %s\n", "ID", "SPOOL",
+			              "STATE", "VERDICT", "FINDINGS", "NAME");
 		for (size_t i = 0; i < c.n; i++) {
 			puts(c.rows[i].line);
 			free(c.rows[i].line);
@@ -347,24 +400,25 @@ int review_cmd_show(int argc, char **argv)
 		return 1;
 	rc = 1;
 	if (review_find(&sc, o.spool, o.arg, &sp, &it) < 0) {
-		fprintf(stderr, "vmscreen: %s: no such item in %s\n", o.arg,
-		        o.spool ? o.spool : "any spool");
+		review_not_found(o.arg, o.spool);
 		goto out;
 	}
 	if (!it.has_verdict) {
 		spool_item_path(sp, &it, path, sizeof path);
-		printf("id:       %s\nspool:    %s\nstate:    %s\nname:     %s\nfile:     %s\n"
-		       "verdict:  (none yet)\n",
-		       it.id, sp->name, spool_state_name(it.state), it.name, path);
+		review_printf(
+		        "id:       %s\nspool:    %s\nstate:    %s\nname:     %s\nfile:     %s\n"
+		        "verdict:  (none yet)\n",
+		        it.id, sp->name, spool_state_name(it.state), it.name, path);
 		rc = 0;
 		goto out;
 	}
 	if ((v = review_verdict(sp, &it)) == NULL)
 		goto out;
 	if (o.json) {
-		char *t = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		/* ASCII: bidirectional overrides become \u escapes, not reordering */
+		char *t = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		if (t != NULL)
-			puts(t);
+			review_printf("%s\n", t);
 		free(t);
 		rc = 0;
 		goto out;
@@ -372,42 +426,42 @@ int review_cmd_show(int argc, char **argv)
 	spool_item_path(sp, &it, path, sizeof path);
 #define S(k)                                                                                       \
 	(json_string_value(json_object_get(v, k)) ? json_string_value(json_object_get(v, k)) : "-")
-	printf("id:       %s\nspool:    %s\nstate:    %s\nname:     %s\nfile:     %s\n", it.id,
-	       sp->name, spool_state_name(it.state), it.name, path);
-	printf("verdict:  %s\nscreened: %s\nduration: %.2f s\n", S("verdict"), S("screened_at"),
-	       json_number_value(json_object_get(v, "duration_s")));
+	review_printf("id:       %s\nspool:    %s\nstate:    %s\nname:     %s\nfile:     %s\n",
+	              it.id, sp->name, spool_state_name(it.state), it.name, path);
+	review_printf("verdict:  %s\nscreened: %s\nduration: %.2f s\n", S("verdict"),
+	              S("screened_at"), json_number_value(json_object_get(v, "duration_s")));
 	json_t *al = json_object_get(v, "alerts");
-	printf("findings: %zu\n", json_array_size(al));
+	review_printf("findings: %zu\n", json_array_size(al));
 	json_array_foreach(al, i, a)
 	{
 		const char *rule = json_string_value(json_object_get(a, "rule"));
-		printf("  [%7.2f - %7.2f s] %s/%s %s: \"%s\"%s%s%s\n",
-		       json_number_value(json_object_get(a, "start_s")),
-		       json_number_value(json_object_get(a, "end_s")),
-		       json_string_value(json_object_get(a, "type")) ?: "?",
-		       json_string_value(json_object_get(a, "category")) ?: "?",
-		       json_string_value(json_object_get(a, "severity")) ?: "?",
-		       json_string_value(json_object_get(a, "evidence")) ?: "",
-		       rule && *rule ? " (rule " : "", rule && *rule ? rule : "",
-		       rule && *rule ? ")" : "");
+		review_printf("  [%7.2f - %7.2f s] %s/%s %s: \"%s\"%s%s%s\n",
+		              json_number_value(json_object_get(a, "start_s")),
+		              json_number_value(json_object_get(a, "end_s")),
+		              json_string_value(json_object_get(a, "type")) ?: "?",
+		              json_string_value(json_object_get(a, "category")) ?: "?",
+		              json_string_value(json_object_get(a, "severity")) ?: "?",
+		              json_string_value(json_object_get(a, "evidence")) ?: "",
+		              rule && *rule ? " (rule " : "", rule && *rule ? rule : "",
+		              rule && *rule ? ")" : "");
 	}
 	json_t *tr = json_object_get(v, "transcript");
 	json_t *chs = json_object_get(tr, "channels");
 	if (json_array_size(chs) == 1)
-		printf("transcript (channel %lld only: the agent's):\n",
-		       (long long)json_integer_value(json_array_get(chs, 0)));
+		review_printf("transcript (channel %lld only: the agent's):\n",
+		              (long long)json_integer_value(json_array_get(chs, 0)));
 	else
-		printf("transcript:\n");
-	printf("  %s\n", json_string_value(json_object_get(tr, "text"))
-	                         ? json_string_value(json_object_get(tr, "text"))
-	                         : "(none)");
+		review_printf("transcript:\n");
+	review_printf("  %s\n", json_string_value(json_object_get(tr, "text"))
+	                                ? json_string_value(json_object_get(tr, "text"))
+	                                : "(none)");
 	json_array_foreach(json_object_get(v, "review"), i, a)
 	{
-		printf("review:   %s by %s at %s: %s\n",
-		       json_string_value(json_object_get(a, "action")) ?: "?",
-		       json_string_value(json_object_get(a, "by")) ?: "?",
-		       json_string_value(json_object_get(a, "at")) ?: "?",
-		       json_string_value(json_object_get(a, "reason")) ?: "");
+		review_printf("review:   %s by %s at %s: %s\n",
+		              json_string_value(json_object_get(a, "action")) ?: "?",
+		              json_string_value(json_object_get(a, "by")) ?: "?",
+		              json_string_value(json_object_get(a, "at")) ?: "?",
+		              json_string_value(json_object_get(a, "reason")) ?: "");
 	}
 #undef S
 	rc = 0;
@@ -449,8 +503,7 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 		return 1;
 	rc = 1;
 	if (review_find(&sc, o.spool, o.arg, &sp, &it) < 0) {
-		fprintf(stderr, "vmscreen: %s: no such item in %s\n", o.arg,
-		        o.spool ? o.spool : "any spool");
+		review_not_found(o.arg, o.spool);
 		goto out;
 	}
 	if ((lk = spool_lock(sp, "review", 1)) < 0) {
@@ -510,8 +563,8 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 		        it.id, spool_state_name(to), sc.audit_log);
 		goto out;
 	}
-	printf("%s %s: %s/%s -> %s/\n", it.id, spool_state_name(to), sp->name, it.name,
-	       spool_state_name(to));
+	review_printf("%s %s: %s/%s -> %s/\n", it.id, spool_state_name(to), sp->name, it.name,
+	              spool_state_name(to));
 	rc = 0;
 out:
 	spool_unlock(lk);

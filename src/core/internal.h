@@ -217,6 +217,9 @@ const vms_rules *vms_engine_rules(const vms_engine *e);
 /* --- util ------------------------------------------------------------- */
 char *vms_strdup(const char *s);
 char *vms_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* util.c: length of a control or bidirectional-override character at p
+ * (one a terminal or a reader must not be shown raw), else 0. */
+size_t vms_unsafe_char_len(const unsigned char *p);
 void vms_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 char *vms_read_text(const char *path, size_t max, char *why, size_t whylen);
 char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *why, size_t whylen);

@@ -129,3 +129,26 @@ char *vms_next_word(char *s, char **save)
 		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
 	return t;
 }
+
+/*
+ * Byte length of a character at p that must not reach a terminal or a
+ * reviewer's eyes as is, else 0: C0 controls but newline and tab, DEL, C1
+ * controls (U+0080-U+009F), and the bidirectional marks, embeddings,
+ * overrides and isolates (U+061C, U+200E, U+200F, U+202A-U+202E,
+ * U+2066-U+2069) that make text read in another order than it is stored.
+ */
+size_t vms_unsafe_char_len(const unsigned char *p)
+{
+	if ((p[0] < 0x20 && p[0] != '\n' && p[0] != '\t') || p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xd8 && p[1] == 0x9c)
+		return 2; /* U+061C */
+	if (p[0] == 0xe2 && p[1] == 0x80 &&
+	    (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae)))
+		return 3; /* U+200E, U+200F, U+202A-E */
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+		return 3; /* U+2066-9 */
+	return 0;
+}

@@ -247,6 +247,12 @@ int spool_name_ok(const char *name, const char **why)
 			*why = "name is not valid UTF-8";
 			return 0;
 		}
+		/* issue 10: a right-to-left override makes "evil\u202Evaw.exe"
+		 * read as "evilexe.wav" in a reviewer's list */
+		if (vms_unsafe_char_len(p) > 0) {
+			*why = "name contains a control or bidirectional-override character";
+			return 0;
+		}
 		p += len;
 	}
 	if (spool_ends_with(name, ".verdict")) {
@@ -462,6 +468,7 @@ static void spool_item_companions(const spool_item *it,
 int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
 {
 	char id[SPOOL_ID_LEN + 1], dir[SPOOL_PATH_MAX];
+	int denied = 0;
 
 	if (spool_id_ok(idarg))
 		snprintf(id, sizeof id, "%s", idarg);
@@ -473,8 +480,11 @@ int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
 		int found = -1;
 
 		spool_path(sp, (spool_state)st, NULL, dir, sizeof dir);
-		if ((d = opendir(dir)) == NULL)
+		if ((d = opendir(dir)) == NULL) {
+			if (errno == EACCES || errno == EPERM)
+				denied = errno;
 			continue;
+		}
 		while ((de = readdir(d)) != NULL) {
 			if (strncmp(de->d_name, id, SPOOL_ID_LEN) != 0 ||
 			    de->d_name[SPOOL_ID_LEN] != '_' || spool_name_is_json(de->d_name))
@@ -490,6 +500,8 @@ int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
 			return 0;
 		}
 	}
+	/* issue 10: "no such item" for a spool we may not read misleads */
+	errno = denied ? denied : ENOENT;
 	return -1;
 }
 

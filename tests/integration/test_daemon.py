@@ -6,10 +6,12 @@ write slowly in place, files that must be skipped, fail-closed holds,
 systemd notifications, SIGHUP with a good and a broken config, SIGTERM,
 and the review commands against the running daemon.
 """
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -294,6 +296,50 @@ class ReviewCommands(unittest.TestCase):
 
     def tearDown(self):
         self.d.close()
+
+    def test_hostile_text_never_reaches_the_terminal(self):
+        """issue 10: `show` printed a reason's escape sequences raw, and a
+        name with a right-to-left override was accepted."""
+        d = self.d
+        d.start()
+        d.drop("a.wav", "flagged")
+        bidi = "invoice\u202egnp.wav"  # reads as "invoicevaw.png"
+        d.drop(bidi)
+        d.wait_done(["a.wav"])
+        time.sleep(1.5)
+        self.assertEqual(d.where().get(bidi), ["incoming"])
+        self.assertIn("control or bidirectional-override character", d.log_text())
+        ida = d.verdict("a.wav")[1]["id"]
+        r = d.cli("reject", ida, "--reason", "\x1b]0;pwned\x07\x1b[2J rude \u202eevil")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = d.cli("show", ida)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rude", r.stdout)
+        for bad in ("\x1b", "\x07", "\u202e"):
+            self.assertNotIn(bad, r.stdout)
+        r = d.cli("show", "--json", ida)
+        self.assertNotIn("\u202e", r.stdout)
+        self.assertEqual(json.loads(r.stdout)["review"][0]["reason"][-5:], "\u202eevil")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to act as another user")
+    def test_review_without_access_says_permission_denied(self):
+        d = self.d
+        d.start()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        for p in (d.dir, os.path.join(d.dir, "spool")):
+            os.chmod(p, 0o755)
+        os.chmod(d.conf, 0o644)
+
+        def nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        r = subprocess.run([CLI, "show", "--config", d.conf, ida], capture_output=True,
+                           text=True, preexec_fn=nobody, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("permission denied reading spool", r.stderr)
+        self.assertNotIn("no such item", r.stderr)
 
     def test_list_show_release_reject_while_running(self):
         d = self.d

@@ -181,6 +181,21 @@ class HostileSpool(unittest.TestCase):
         self.assertEqual(d.wait_done(["after.wav"])["after.wav"], ["hold"])
         self.assertEqual(d.stop(), 0)
 
+    def test_missing_state_directory_is_said_loudly(self):
+        """issue 10: with active/ removed every claim failed silently."""
+        d = self.d
+        d.start()
+        shutil.rmtree(os.path.join(d.spool_path(), "active"))
+        d.drop("wait.wav")
+        time.sleep(3)
+        self.assertEqual(d.where().get("wait.wav"), ["incoming"])
+        log = d.log_text()
+        self.assertEqual(log.count("active: not a directory: not claiming from this spool"), 1,
+                         log[-2000:])
+        os.mkdir(os.path.join(d.spool_path(), "active"), 0o750)
+        self.assertEqual(d.wait_done(["wait.wav"])["wait.wav"], ["released"])
+        self.assertIn("its directories are sound again", d.log_text())
+
     def test_skipped_entries_are_logged_once_however_many_or_long(self):
         """issue 10: a name over 195 bytes, and every entry past the 1,024th,
         were logged again on every scan."""
