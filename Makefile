@@ -37,7 +37,7 @@ CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc $
 LEARNED_MODEL := models/phrasing.ftz
 AGENT_LM  := models/agent.lm.bin
 CORE_SRC  := $(wildcard src/core/*.c) $(wildcard src/core/*.cc)
-OPS_SRC   := $(wildcard src/spool/*.c src/alert/*.c)
+OPS_SRC   := $(wildcard src/conf/*.c src/spool/*.c src/alert/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)

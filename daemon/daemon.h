@@ -10,6 +10,7 @@
 #include <libconfig.h>
 
 #include "vmscreen.h"
+#include "conf/conf.h"
 #include "spool/spool.h"
 #include "alert/alert.h"
 
@@ -73,7 +74,10 @@ typedef struct daemon_state {
 extern daemon_state D;
 
 /* runtime.c */
-runtime *runtime_load(const char *config_path, int n_workers, char *err, size_t errlen);
+/* Build a runtime from config_path; parsed, if not NULL, is that file
+ * already read by vms_conf_read and is taken over (destroyed on failure). */
+runtime *runtime_load(const char *config_path, config_t *parsed, int n_workers, char *err,
+                      size_t errlen);
 void runtime_ref(runtime *rt);
 void runtime_unref(runtime *rt);
 int dconf_load(const config_t *cfg, dconf *dc, char *err, size_t errlen);

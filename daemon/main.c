@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -79,6 +80,7 @@ static const char *config_path;
 static double main_now(void);
 static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char *err,
                              size_t errlen);
+static int main_check_startup(runtime *rt, char *err, size_t errlen);
 static void main_free_watches(struct watch *w, size_t n, struct watch *keep, size_t nkeep);
 static void main_scan_incoming(struct watch *w, const dconf *dc);
 static void main_scan_active(struct watch *w, int recovered);
@@ -163,6 +165,50 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 fail:
 	main_free_watches(w, i + 1 > rt->sc.n_spools ? rt->sc.n_spools : i + 1, W, NW);
 	return -1;
+}
+
+/*
+ * --check: what start-up would refuse, without starting (issue 10: --check
+ * said OK for a config the daemon then refused).  Spool directories that
+ * exist must be ones we may use (spool_init checks owner and mode); their
+ * parents must exist for the rest to be created; the audit log's
+ * directory must be writable; the webhooks (URLs, secret files and their
+ * modes) must load.  0, or -1 with err.
+ */
+static int main_check_startup(runtime *rt, char *err, size_t errlen)
+{
+	char why[3072], dir[SPOOL_PATH_MAX];
+	struct stat st;
+	alert_hub *h;
+
+	for (size_t i = 0; i < rt->sc.n_spools; i++) {
+		const spool *sp = &rt->sc.spools[i];
+		if (lstat(sp->path, &st) == 0) {
+			if (spool_init(sp, -1, why, sizeof why) < 0) {
+				snprintf(err, errlen, "%s", why);
+				return -1;
+			}
+			continue;
+		}
+		snprintf(dir, sizeof dir, "%s", sp->path);
+		if (lstat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "spool %s: %s: its parent directory does not exist",
+			         sp->name, sp->path);
+			return -1;
+		}
+	}
+	snprintf(dir, sizeof dir, "%s", rt->sc.audit_log);
+	if (access(dirname(dir), W_OK) < 0) {
+		snprintf(err, errlen, "audit_log %s: its directory is not writable: %s",
+		         rt->sc.audit_log, strerror(errno));
+		return -1;
+	}
+	if ((h = alert_hub_new(&rt->cfg, why, sizeof why)) == NULL) {
+		snprintf(err, errlen, "webhooks: %s", why);
+		return -1;
+	}
+	alert_hub_free(h);
+	return 0;
 }
 
 /* Free a watch set; locks and watches that also appear in keep stay. */
@@ -447,7 +493,7 @@ static void main_reload(void)
 
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading configuration");
 	dlog(LOG_NOTICE, "reloading %s", config_path);
-	rt = runtime_load(config_path, D.n_workers, err, sizeof err);
+	rt = runtime_load(config_path, NULL, D.n_workers, err, sizeof err);
 	if (rt != NULL && main_setup_spools(rt, &nw, &nn, err, sizeof err) < 0) {
 		runtime_unref(rt);
 		rt = NULL;
@@ -550,9 +596,9 @@ int main(int argc, char **argv)
 	}
 	metrics_init();
 
-	/* a config the daemon cannot even parse still tells us about root */
+	/* read once (src/conf): the root check needs only the top level */
 	config_t peek;
-	if (spool_config_read(&peek, config_path, err, sizeof err) < 0) {
+	if (vms_conf_read(&peek, config_path, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s", err);
 		return 1;
 	}
@@ -562,23 +608,28 @@ int main(int argc, char **argv)
 		config_destroy(&peek);
 		return 1;
 	}
-	config_destroy(&peek);
 	if (geteuid() == 0 && !allow_root && !pdc.allow_root) {
 		dlog(LOG_ERR,
 		     "refusing to run as root: run as the vmscreen user (see vmscreend(8)), "
 		     "or set allow_root = true / pass --allow-root");
+		config_destroy(&peek);
 		return 1;
 	}
 
-	if ((rt = runtime_load(config_path, 0, err, sizeof err)) == NULL) {
+	/* the file is read once: the runtime takes over what was parsed */
+	if ((rt = runtime_load(config_path, &peek, 0, err, sizeof err)) == NULL) {
 		dlog(LOG_ERR, "%s", err);
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: OK (%zu spool(s), %d worker(s))\n", config_path, rt->sc.n_spools,
-		       rt->n_vw);
+		int ok = main_check_startup(rt, err, sizeof err) == 0;
+		if (ok)
+			printf("%s: OK (%zu spool(s), %d worker(s))\n", config_path,
+			       rt->sc.n_spools, rt->n_vw);
+		else
+			dlog(LOG_ERR, "%s", err);
 		runtime_unref(rt);
-		return 0;
+		return ok ? 0 : 1;
 	}
 	D.current = rt;
 	D.n_workers = rt->n_vw;

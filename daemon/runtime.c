@@ -142,17 +142,22 @@ int dconf_load(const config_t *cfg, dconf *dc, char *err, size_t errlen)
  * is not part of it: it owns its outbox for the life of the process.  NULL with err set when
  * anything is wrong; nothing half-built leaks.
  */
-runtime *runtime_load(const char *config_path, int n_workers, char *err, size_t errlen)
+runtime *runtime_load(const char *config_path, config_t *parsed, int n_workers, char *err,
+                      size_t errlen)
 {
 	char why[VMS_ERR_MAX + 256];
 	runtime *rt = calloc(1, sizeof *rt);
 
 	if (rt == NULL) {
 		snprintf(err, errlen, "out of memory");
+		if (parsed != NULL)
+			config_destroy(parsed);
 		return NULL;
 	}
 	atomic_init(&rt->refs, 1);
-	if (spool_config_read(&rt->cfg, config_path, err, errlen) < 0) {
+	if (parsed != NULL) {
+		rt->cfg = *parsed; /* the config_t moves: its root is heap memory */
+	} else if (vms_conf_read(&rt->cfg, config_path, err, errlen) < 0) {
 		free(rt);
 		return NULL;
 	}
@@ -165,7 +170,8 @@ runtime *runtime_load(const char *config_path, int n_workers, char *err, size_t 
 		goto fail;
 	}
 	vms_settings_defaults(&rt->settings);
-	if (vms_settings_load(&rt->settings, config_path, err, errlen) < 0)
+	if (vms_settings_apply(&rt->settings, config_lookup(&rt->cfg, "screening"), config_path,
+	                       err, errlen) < 0)
 		goto fail;
 	if ((rt->engine = vms_engine_new(&rt->settings, err, errlen)) == NULL)
 		goto fail;

@@ -94,8 +94,12 @@ typedef struct vms_worker vms_worker;
 
 /* Settings: defaults point at Debian's model and the in-tree/installed models/. */
 void vms_settings_defaults(vms_settings *s);
-/* Apply the "screening" group of a libconfig file; 0 or -1 with err set. */
-int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_t errlen);
+/* Apply the "screening" group of the configuration (a libconfig setting,
+ * NULL for none; the file is parsed and its keys checked by the caller);
+ * file names it in errors.  0 or -1 with err set. */
+struct config_setting_t;
+int vms_settings_apply(vms_settings *s, const struct config_setting_t *screening, const char *file,
+                       char *err, size_t errlen);
 
 vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen);
 void vms_engine_free(vms_engine *e);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/conf.h"
 #include "core/internal.h"
 #include "vmscreen.h"
 #if __has_include("review.h")
@@ -57,13 +58,22 @@ static int cli_usage(FILE *fp)
 /* Defaults, then the config file's screening group. */
 static int cli_settings(const char *config, vms_settings *s)
 {
-	char err[VMS_ERR_MAX];
+	char err[VMS_ERR_MAX + 256];
+	config_t cfg;
+	int rc;
+
 	vms_settings_defaults(s);
-	if (config && vms_settings_load(s, config, err, sizeof err) < 0) {
+	if (config == NULL)
+		return 0;
+	if (vms_conf_read(&cfg, config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: %s\n", err);
 		return -1;
 	}
-	return 0;
+	rc = vms_settings_apply(s, config_lookup(&cfg, "screening"), config, err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "vmscreen: %s\n", err);
+	config_destroy(&cfg);
+	return rc;
 }
 
 /* A short report a person reads. */

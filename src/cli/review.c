@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/review.h"
+#include "conf/conf.h"
 #include "core/internal.h" /* vms_unsafe_char_len */
 #include "spool/spool.h"
 
@@ -154,7 +155,7 @@ static int review_load(const struct review_opts *o, config_t *cfg, spool_conf *s
 {
 	char err[8192];
 
-	if (spool_config_read(cfg, o->config, err, sizeof err) < 0) {
+	if (vms_conf_read(cfg, o->config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: %s\n", err);
 		return -1;
 	}

@@ -1,6 +1,6 @@
 /*
  * settings.c - screening settings: built-in defaults, then the `screening`
- * group of a libconfig file on top.  The CLI and the daemon read the same
+ * group of the configuration (parsed by src/conf) on top.  The CLI and the daemon read the same
  * keys from the same file, so a verdict does not depend on who asked.
  */
 #include <errno.h>
@@ -119,28 +119,23 @@ static int settings_path(config_setting_t *g, const char *key, char *dst, size_t
 	return 0;
 }
 
-/* Apply the `screening` group of a libconfig file (absent group: no-op). */
-int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_t errlen)
+/*
+ * Apply a parsed `screening` group (NULL: nothing to apply).  The file is
+ * read once, elsewhere (src/conf), which also rejects unknown keys and
+ * wrong types; here are the ranges.  file names the file in errors.
+ */
+int vms_settings_apply(vms_settings *s, const config_setting_t *screening, const char *file,
+                       char *err, size_t errlen)
 {
-	config_t cfg;
+	config_setting_t *g = (config_setting_t *)screening;
+	const char *config_path = file ? file : "config";
 	int rc = -1;
-	config_init(&cfg);
-	if (!config_read_file(&cfg, config_path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			vms_errf(err, errlen, "%s: cannot read: %s", config_path, strerror(errno));
-		else
-			vms_errf(err, errlen, "%s:%d: %s", config_path, config_error_line(&cfg),
-			         config_error_text(&cfg));
-		goto out;
-	}
-	config_setting_t *g = config_lookup(&cfg, "screening");
-	if (g == NULL) {
-		rc = 0;
-		goto out;
-	}
+
+	if (g == NULL)
+		return 0;
 	if (!config_setting_is_group(g)) {
 		vms_errf(err, errlen, "%s: 'screening' must be a group { ... }", config_path);
-		goto out;
+		return -1;
 	}
 	if (settings_path(g, "hmm", s->hmm, sizeof s->hmm, config_path, err, errlen) < 0 ||
 	    settings_path(g, "lm", s->lm, sizeof s->lm, config_path, err, errlen) < 0 ||
@@ -217,7 +212,6 @@ int vms_settings_load(vms_settings *s, const char *config_path, char *err, size_
 	}
 	rc = 0;
 out:
-	config_destroy(&cfg);
 	return rc;
 }
 

@@ -85,35 +85,6 @@ fail:
 	return rc;
 }
 
-/* Parse a libconfig file; @include paths are relative to its directory. */
-int spool_config_read(config_t *cfg, const char *path, char *err, size_t errlen)
-{
-	char dir[SPOOL_PATH_MAX];
-	struct stat st;
-
-	/* Check the file before config_init: on failure cfg holds nothing to
-	 * destroy, on every path (config_init allocates its root). */
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		return -1;
-	}
-	config_init(cfg);
-	snprintf(dir, sizeof dir, "%s", path);
-	config_set_include_dir(cfg, dirname(dir));
-	if (config_read_file(cfg, path) != CONFIG_TRUE) {
-		const char *f = config_error_file(cfg);
-		snprintf(err, errlen, "%s:%d: %s", f ? f : path, config_error_line(cfg),
-		         config_error_text(cfg));
-		config_destroy(cfg);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Read the `spools` list and `audit_log`.  Every spool needs a valid name
  * and an absolute path; names and paths must be unique; mode is "gate"
@@ -190,14 +161,28 @@ int spool_conf_load(const config_t *cfg, spool_conf *out, char *err, size_t errl
 			snprintf(err, errlen, "spools[%d] (line %d): %s", i, line, why);
 			goto fail;
 		}
-		for (int j = 0; j < i; j++)
+		for (int j = 0; j < i; j++) {
+			const char *a = out->spools[j].path, *b = out->spools[i].path;
+			size_t la = strlen(a), lb = strlen(b);
 			if (strcmp(out->spools[j].name, out->spools[i].name) == 0 ||
-			    strcmp(out->spools[j].path, out->spools[i].path) == 0) {
+			    strcmp(a, b) == 0) {
 				snprintf(err, errlen,
 				         "spools[%d] (line %d): name or path repeats spools[%d]", i,
 				         line, j);
 				goto fail;
 			}
+			/* issue 10: one spool inside another: its state directories
+			 * would be the other's files (the daemon refused them later) */
+			if ((la < lb && strncmp(a, b, la) == 0 && (b[la] == '/' || la == 1)) ||
+			    (lb < la && strncmp(a, b, lb) == 0 && (a[lb] == '/' || lb == 1))) {
+				snprintf(err, errlen,
+				         "spools[%d] (line %d): path %s and spools[%d]'s %s are "
+				         "nested; "
+				         "each spool needs a directory of its own",
+				         i, line, b, j, a);
+				goto fail;
+			}
+		}
 		out->n_spools++;
 	}
 	return 0;

@@ -787,14 +787,16 @@ static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen)
 {
 	char path[SPOOL_PATH_MAX];
 
-	if (create && spool_mkdir(sp->path, err, errlen) < 0)
+	if (create > 0 && spool_mkdir(sp->path, err, errlen) < 0)
 		return -1;
 	if (spool_dir_trusted(sp, sp->path, 1, 0, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < SPOOL_NSTATES; i++) {
 		spool_path(sp, (spool_state)i, NULL, path, sizeof path);
-		if (create && spool_mkdir(path, err, errlen) < 0)
+		if (create > 0 && spool_mkdir(path, err, errlen) < 0)
 			return -1;
+		if (create < 0 && access(path, F_OK) < 0 && errno == ENOENT)
+			continue; /* --check: start-up will create it */
 		if (spool_dir_trusted(sp, path, 0, i == SPOOL_INCOMING, err, errlen) < 0)
 			return -1;
 	}

@@ -111,7 +111,9 @@ const char *spool_mode_name(spool_mode m);
 /* Set up a spool value (no I/O).  -1 on a bad name/path. */
 int spool_open(spool *sp, const char *name, const char *path, spool_mode mode, char *err,
                size_t errlen);
-/* Create (if create) and check the state directories. */
+/* Create (create > 0) and check the state directories: each must be ours
+ * and not writable by others (incoming/ may be group-writable).  create < 0
+ * checks only those that exist (vmscreend --check). */
 int spool_init(const spool *sp, int create, char *err, size_t errlen);
 
 /* Build SPOOL/STATE[/FILE] into buf; aborts the process on overflow (a path
@@ -223,7 +225,5 @@ typedef struct spool_conf {
 /* Read `spools` and `audit_log` from a parsed libconfig root. */
 int spool_conf_load(const config_t *cfg, spool_conf *out, char *err, size_t errlen);
 void spool_conf_free(spool_conf *c);
-/* Parse a libconfig file (with @include relative to its directory). */
-int spool_config_read(config_t *cfg, const char *path, char *err, size_t errlen);
 
 #endif

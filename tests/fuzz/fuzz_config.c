@@ -1,9 +1,10 @@
 /*
- * fuzz_config.c - the libconfig file both programs read, through every
- * reader of it: the `screening` group (vms_settings_load, src/core), the
+ * fuzz_config.c - the libconfig file both programs read, through the one
+ * reader (vms_conf_read, src/conf: parse and schema) and every part taken
+ * from it: the `screening` group (vms_settings_apply, src/core), the
  * daemon's own keys (dconf_load, daemon/runtime.c), the spools and audit
- * log (spool_config_read + spool_conf_load, src/spool) and the webhooks
- * (alert_hub_new, src/alert: validation only, no threads, no outbox).
+ * log (spool_conf_load, src/spool) and the webhooks (alert_hub_new,
+ * src/alert: validation only, no threads, no outbox).
  *
  * Inputs naming @include are skipped: an include reads whatever file the
  * path names, which makes a run depend on the machine (and libconfig 1.5
@@ -43,10 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_path(path, sizeof path, "vmscreend.conf");
 	fuzz_write(path, data, size);
 
+	err[0] = '\0';
+	if (vms_conf_read(&cfg, path, err, sizeof err) < 0) {
+		fuzz_check_reason("vms_conf_read", err, sizeof err, 0);
+		unlink(path);
+		return 0;
+	}
 	vms_settings_defaults(&s);
 	err[0] = '\0';
-	if (vms_settings_load(&s, path, err, sizeof err) < 0) {
-		fuzz_check_reason("vms_settings_load", err, sizeof err, 0);
+	if (vms_settings_apply(&s, config_lookup(&cfg, "screening"), path, err, sizeof err) < 0) {
+		fuzz_check_reason("vms_settings_apply", err, sizeof err, 0);
 	} else if (s.hold_severity < VMS_SEV_LOW || s.hold_severity > VMS_SEV_HIGH ||
 	           !(s.max_duration_s > 0 && s.max_duration_s <= 86400) ||
 	           !(s.min_duration_s >= 0 && s.min_duration_s <= 60) || s.max_file_bytes <= 0 ||
@@ -56,10 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	err[0] = '\0';
-	if (spool_config_read(&cfg, path, err, sizeof err) < 0) {
-		fuzz_check_reason("spool_config_read", err, sizeof err, 0);
-	} else {
+	{
 		dconf dc;
 		spool_conf sc;
 		err[0] = '\0';

@@ -181,6 +181,57 @@ class DaemonBasics(unittest.TestCase):
         self.assertEqual(p.wait(timeout=60), 1)
         self.assertIn('mode "sideways"', d.log_text())
 
+    def test_check_refuses_what_the_daemon_would(self):
+        """issue 10: --check said OK for misspelt keys (wrokers, hold_severty,
+        mood) and for nested spools that the daemon then refused or ignored;
+        a relative @include worked only from the config's own directory."""
+        d = self.d
+        base = d.config_text()
+        sp = d.spool_path()
+        cases = [
+            (base.replace("workers =", "wrokers ="), "unknown setting 'wrokers' (did you mean "
+             "'workers'?)"),
+            (base + 'screening = { hold_severty = "high"; };\n',
+             "unknown setting 'screening.hold_severty' (did you mean 'hold_severity'?)"),
+            (base.replace('mode = "gate"', 'mood = "gate"'), "unknown setting 'spools[0].mood'"),
+            (base.replace("spools = (\n", 'spools = (\n  { name = "in"; path = "%s/inner"; },\n'
+                          % sp), "are nested"),
+            (base.replace('path = "%s"' % sp, 'path = "%s/"' % sp).replace(
+                "spools = (\n", 'spools = (\n  { name = "again"; path = "%s"; },\n' % sp),
+             "name or path repeats"),
+            (base + "webhooks = ( { url = \"http://127.0.0.1:9/\"; secret_file = \"/nonexistent\";"
+             " } );\n", "/nonexistent"),
+        ]
+        for text, why in cases:
+            with self.subTest(why=why):
+                d.write_config(text)
+                r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertNotIn("OK", r.stdout)
+        # a world-writable state directory the daemon would refuse
+        d.write_config(base)
+        os.makedirs(os.path.join(sp, "hold"))
+        os.chmod(os.path.join(sp, "hold"), 0o777)
+        r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("writable by everybody", r.stderr)
+        shutil.rmtree(sp)
+        # a relative @include, from another working directory (systemd's is /)
+        with open(os.path.join(d.dir, "spools.inc"), "w") as f:
+            f.write(base[base.index("spools = ("):])
+        with open(d.conf, "w") as f:
+            f.write(base[:base.index("spools = (")] + '@include "spools.inc"\n')
+        r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                           capture_output=True, text=True, timeout=120, cwd="/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("OK (1 spool(s)", r.stdout)
+        r = subprocess.run([CLI, "check", "--config", d.conf, clip("clean")],
+                           capture_output=True, text=True, timeout=120, cwd="/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     @unittest.skipUnless(os.geteuid() == 0, "only meaningful as root")
     def test_refuses_root_without_override(self):
         import subprocess

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/conf.h"
 #include "spool/spool.h"
 
 static char root[256];
@@ -441,7 +442,7 @@ static int conf_from(const char *text, spool_conf *sc, char *err, size_t errlen)
 	int rc;
 	snprintf(p, sizeof p, "%s/c.conf", root);
 	write_file(p, text);
-	if (spool_config_read(&cfg, p, err, errlen) < 0)
+	if (vms_conf_read(&cfg, p, err, errlen) < 0)
 		return -2;
 	rc = spool_conf_load(&cfg, sc, err, errlen);
 	config_destroy(&cfg);
