@@ -162,8 +162,15 @@ install: all
 	$(if $(wildcard man/vmscreend.8),install -m 0644 man/vmscreend.8 $(DESTDIR)$(MANDIR)/man8/vmscreend.8)
 	@if [ -f etc/vmscreend.conf ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf ]; then \
 		install -m 0640 etc/vmscreend.conf $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf; fi
+	@# issue 10: the service user must be able to read its config (root:vmscreen
+	@# 0640); tmpfiles.d sets the same on boot when the group came later
+	@if getent group $(SERVICE_GROUP) >/dev/null 2>&1; then \
+		chgrp $(SERVICE_GROUP) $(DESTDIR)$(SYSCONFDIR)/vmscreen $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf && \
+		chmod 0750 $(DESTDIR)$(SYSCONFDIR)/vmscreen; \
+	else echo "note: group $(SERVICE_GROUP) does not exist yet: run systemd-sysusers, then systemd-tmpfiles --create (it makes $(SYSCONFDIR)/vmscreen/vmscreend.conf root:$(SERVICE_GROUP) 0640)"; fi
 
 # systemd unit, sysusers.d and tmpfiles.d entries (paths substituted).
+SERVICE_GROUP ?= vmscreen
 MANDIR      ?= $(PREFIX)/share/man
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
@@ -175,7 +182,8 @@ install-systemd:
 		systemd/vmscreend.service > $(DESTDIR)$(UNITDIR)/vmscreend.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vmscreend.service
 	install -m 0644 systemd/vmscreen.sysusers $(DESTDIR)$(SYSUSERSDIR)/vmscreen.conf
-	install -m 0644 systemd/vmscreen.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
+	sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/vmscreen.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
 
 clean:
 	rm -rf build vmscreen vmscreend $(LEARNED_MODEL) $(AGENT_LM)

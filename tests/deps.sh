@@ -8,7 +8,7 @@ PKGS=(build-essential pkg-config python3
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
       libfasttext-dev fasttext irstlm sphinxbase-utils
-      valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux)
+      valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux acl)
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
