@@ -321,12 +321,8 @@ static int work_job(int idx, runtime *rt, job *j)
 			metrics_error(ERR_SCREEN);
 			goto out;
 		}
-		if ((text = vms_result_json(r)) != NULL)
-			v = json_loads(text, 0, NULL);
-		free(text);
-		text = NULL;
-		if (v == NULL || !json_is_object(v)) {
-			json_decref(v);
+		/* one value from the core to the verdict file, audit line and alert */
+		if ((v = vms_result_object(r)) == NULL) {
 			metrics_error(ERR_SCREEN);
 			v = work_unscreenable(j, "the screening result could not be encoded");
 		}
@@ -363,7 +359,7 @@ static int work_job(int idx, runtime *rt, job *j)
 		                    json_pack("{s:O, s:O}", "bytes",
 		                              json_object_get(claim, "bytes"), "sha256",
 		                              json_object_get(claim, "sha256")));
-	if ((text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+	if ((text = vms_verdict_dumps(v, JSON_INDENT(2))) == NULL) {
 		metrics_error(ERR_VERDICT_WRITE);
 		goto out;
 	}
@@ -396,7 +392,7 @@ static int work_job(int idx, runtime *rt, job *j)
 		metrics_error(ERR_AUDIT);
 		goto out;
 	}
-	if (alert_hub_submit(D.hub, j->sp.name, j->it.id, text) < 0) {
+	if (alert_hub_submit(D.hub, j->sp.name, j->it.id, v) < 0) {
 		dlog(LOG_ERR, "spool %s: %s: cannot queue alerts: left in active/ to retry",
 		     j->sp.name, j->it.file);
 		metrics_error(ERR_ALERT);

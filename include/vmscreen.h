@@ -17,6 +17,7 @@
 #define VMSCREEN_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #define VMS_VERSION "0.1.0"
 #define VMS_PATH_MAX 4096
@@ -124,6 +125,12 @@ vms_result *vms_screen_text(const vms_engine *e, const char *name, const char *t
 /* The result as one JSON object (the `vmscreen check --json` shape), as a
  * malloc'd string without newline. */
 char *vms_result_json(const vms_result *r);
+/* The same as one jansson value (a new reference; NULL out of memory), for
+ * callers that add to it and hand it on.  Dump it with vms_verdict_dumps. */
+json_t *vms_result_object(const vms_result *r);
+/* Such a value (with whatever a caller added) as text, the one way every
+ * verdict is written: flags JSON_COMPACT or JSON_INDENT(n).  Malloc'd. */
+char *vms_verdict_dumps(const json_t *v, size_t flags);
 
 const char *vms_severity_name(vms_severity s);
 int vms_severity_parse(const char *name, vms_severity *out);

@@ -14,6 +14,7 @@
 #define VMS_ALERT_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <libconfig.h>
 
 typedef struct alert_hub alert_hub;
@@ -38,13 +39,13 @@ alert_hub *alert_hub_new(const config_t *cfg, char *err, size_t errlen);
 int alert_hub_start(alert_hub *h);
 
 /*
- * Durably queues the alerts for one verdict.  verdict_json is the text of the
- * NAME.verdict.json object (the `vmscreen check --json` object plus "spool",
- * "id", "screened_at").  Every alert is on disk (fsync'd) before this returns
- * 0; -1 on error (ENOSPC, bad JSON, ...).  Never blocks on the network.
+ * Durably queues the alerts for one verdict: the NAME.verdict.json value
+ * itself (vms_result_object() plus the daemon's "spool", "id", "state",
+ * "screened_at"...), never text to parse again.  Every alert is on disk
+ * (fsync'd) before this returns 0; -1 on error (ENOSPC, not an object...).
+ * Never blocks on the network.
  */
-int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id,
-                     const char *verdict_json);
+int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const json_t *verdict);
 
 /* Stops the delivery thread promptly (an attempt in flight is aborted);
  * undelivered alerts stay in the outbox for the next start. */

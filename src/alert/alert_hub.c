@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "alert/alert_int.h"
+#include "vmscreen.h" /* vms_verdict_dumps */
 
 #define HUB_DEFAULT_OUTBOX "/var/spool/vmscreen/outbox"
 
@@ -606,18 +607,19 @@ static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
 	return 0;
 }
 
-/* See alert.h.  Parses the verdict once and queues one alert per hook that
- * wants it; tries every hook even if one fails. */
-int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const char *verdict_json)
+/* See alert.h.  Queues one alert per hook that wants the verdict; tries
+ * every hook even if one fails. */
+int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const json_t *v)
 {
-	json_error_t jerr;
-	json_t *v;
 	const char *verdict;
+	char *verdict_json;
 	int hold, max_sev, rc = 0, saved = 0;
 
 	if (h == NULL || h->nhooks == 0)
 		return 0;
-	if (spool == NULL || item_id == NULL || verdict_json == NULL) {
+	if (spool == NULL || item_id == NULL || !json_is_object(v)) {
+		alert_log(LOG_ERR, "verdict of %s/%s is not a JSON object", spool ? spool : "?",
+		          item_id ? item_id : "?");
 		errno = EINVAL;
 		return -1;
 	}
@@ -625,11 +627,9 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
 		errno = EAGAIN;
 		return -1;
 	}
-	if ((v = json_loads(verdict_json, 0, &jerr)) == NULL || !json_is_object(v)) {
-		alert_log(LOG_ERR, "verdict of %s/%s is not a JSON object: %s", spool, item_id,
-		          v ? "wrong type" : jerr.text);
-		json_decref(v);
-		errno = EINVAL;
+	/* the text only names the alert (its id hashes it) and is stored */
+	if ((verdict_json = vms_verdict_dumps(v, JSON_COMPACT)) == NULL) {
+		errno = ENOMEM;
 		return -1;
 	}
 	verdict = json_string_value(json_object_get(v, "verdict"));
@@ -643,7 +643,7 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
 			rc = -1;
 		}
 	}
-	json_decref(v);
+	free(verdict_json);
 	if (rc == -1)
 		errno = saved;
 	return rc;

@@ -3,10 +3,10 @@
  *
  * Layout:
  *   OUTBOX/<id>.json          pending; <id> is the webhook-id
- *   OUTBOX/.tmp-<id>.json     a write in progress (removed at start-up)
+ *   OUTBOX/.tmp-PID-N-<id>.json.tmp   a write in progress (removed at start-up)
  *   OUTBOX/parked/<id>.json   given up on; logged at LOG_ERR, kept for a human
  *
- * Every write is temp (O_EXCL) -> fflush -> fsync -> rename -> fsync(dir),
+ * Every write is vms_write_atomic (temp O_EXCL -> fsync -> rename -> fsync dir),
  * so after a crash or kill -9 each entry is either the old or the new
  * version, never a torn one, and a stray temp file is never an entry.
  * Entries are JSON (jansson) holding the exact body that is signed and
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "alert/alert_int.h"
+#include "core/internal.h" /* vms_write_atomic */
 
 static int outbox_fsync_dir(const char *dir);
 static void outbox_copy(char *dst, size_t dstlen, const char *src);
@@ -88,51 +89,26 @@ int outbox_mkdir(const char *dir)
 	return -1;
 }
 
-/* Writes dir/name atomically and durably (see the file comment).  On any
- * failure the temp file is removed and errno tells why; ENOSPC and EDQUOT
- * are temporary: the caller keeps the previous state and tries later. */
+/* Writes dir/name atomically and durably with the one helper
+ * (vms_write_atomic: temp, fsync, rename, fsync dir), text plus a newline.
+ * On failure errno tells why; ENOSPC and EDQUOT are temporary: the caller
+ * keeps the previous state and tries later. */
 int outbox_write_atomic(const char *dir, const char *name, const char *text)
 {
-	char tmp[4096], dst[4096], tmpname[256];
-	FILE *fp = NULL;
-	int fd = -1, saved;
-	size_t len = strlen(text);
+	char dst[4096];
+	char *line;
+	int rc, saved;
 
-	if ((size_t)snprintf(tmpname, sizeof(tmpname), ".tmp-%s", name) >= sizeof(tmpname)) {
-		errno = ENAMETOOLONG;
+	if (outbox_path(dst, sizeof(dst), dir, name) == -1)
 		return -1;
-	}
-	if (outbox_path(tmp, sizeof(tmp), dir, tmpname) == -1 ||
-	    outbox_path(dst, sizeof(dst), dir, name) == -1)
+	if ((line = malloc(strlen(text) + 2)) == NULL)
 		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	if ((fp = fdopen(fd, "w")) == NULL)
-		goto fail;
-	fd = -1;
-	if (fwrite(text, 1, len, fp) != len || fputc('\n', fp) == EOF)
-		goto fail;
-	if (fflush(fp) != 0 || fsync(fileno(fp)) == -1)
-		goto fail;
-	if (fclose(fp) != 0) {
-		fp = NULL;
-		goto fail;
-	}
-	fp = NULL;
-	if (rename(tmp, dst) == -1)
-		goto fail;
-	if (outbox_fsync_dir(dir) == -1)
-		return -1; /* renamed but maybe not durable: report it */
-	return 0;
-fail:
+	snprintf(line, strlen(text) + 2, "%s\n", text);
+	rc = vms_write_atomic(dst, line, strlen(line), 0600);
 	saved = errno;
-	if (fp)
-		fclose(fp);
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
+	free(line);
 	errno = saved;
-	return -1;
+	return rc;
 }
 
 /* Serialises an entry and writes it as dir/<id>.json. */

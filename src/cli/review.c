@@ -539,7 +539,7 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 	                                spool_state_name(it.state), "to", spool_state_name(to),
 	                                "by", who, "at", now_iso, "reason", o.reason));
 	json_object_set_new(v, "state", json_string(spool_state_name(to)));
-	if ((text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+	if ((text = vms_verdict_dumps(v, JSON_INDENT(2))) == NULL)
 		goto out;
 	spool_item_verdict_file(&it, vfile, sizeof vfile);
 	if (spool_put(sp, it.state, vfile, text, strlen(text)) != SPOOL_OK) {

@@ -217,6 +217,8 @@ const vms_rules *vms_engine_rules(const vms_engine *e);
 /* --- util ------------------------------------------------------------- */
 char *vms_strdup(const char *s);
 char *vms_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* util.c: atomic, durable replace of path (see util.c); 0 or -1, errno. */
+int vms_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* util.c: length of a control or bidirectional-override character at p
  * (one a terminal or a reader must not be shown raw), else 0. */
 size_t vms_unsafe_char_len(const unsigned char *p);

@@ -632,12 +632,17 @@ static double screen_round(double v, double unit)
 	return (double)(long long)(v / unit + (v >= 0 ? 0.5 : -0.5)) * unit;
 }
 
-/* The `vmscreen check --json` object. */
-char *vms_result_json(const vms_result *r)
+/*
+ * The verdict as one JSON value (issue 10: it was printed to text here and
+ * parsed again by the daemon and the alert hub).  The daemon adds its
+ * fields to this same object and hands it on; `check --json` prints it.
+ * NULL when out of memory.
+ */
+json_t *vms_result_object(const vms_result *r)
 {
 	json_t *o = json_object(), *alerts = json_array(), *words = json_array();
-	json_t *tr = json_object();
-	char *text = NULL, *out = NULL;
+	json_t *tr = json_object(), *out = NULL;
+	char *text = NULL;
 	size_t len = 0, cap = 0;
 	if (o == NULL || alerts == NULL || words == NULL || tr == NULL)
 		goto out;
@@ -703,28 +708,17 @@ char *vms_result_json(const vms_result *r)
 	words = NULL;
 	json_object_set_new(o, "transcript", tr);
 	tr = NULL;
-	/* Metadata is carried through untouched, so it is spliced in at full
-	 * precision: through JSON_REAL_PRECISION(6) a sidecar's 1234567.89
-	 * came out as 1.23457e+06.  Found by tests/fuzz/fuzz_sidecar
-	 * (tests/fuzz/regressions/sidecar/metadata-real-precision.json). */
+	/* metadata is carried through untouched; vms_verdict_dumps keeps a
+	 * sidecar's 1234567.89 whole (tests/fuzz/regressions/sidecar/
+	 * metadata-real-precision.json) */
 	json_t *meta = r->metadata_json ? json_loads(r->metadata_json, 0, NULL) : NULL;
-	char *mtext =
-	        json_is_object(meta) ? json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(meta);
-	json_t *tail = json_object();
-	if (tail != NULL) {
-		json_object_set_new(tail, "cpu_s", json_real(screen_round(r->cpu_s, 0.001)));
-		json_object_set_new(tail, "version", json_string(VMS_VERSION));
-	}
-	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6);
-	char *head_s = json_dumps(o, flags), *tail_s = tail ? json_dumps(tail, flags) : NULL;
-	if (head_s != NULL && tail_s != NULL && strlen(head_s) > 2 && strlen(tail_s) > 2)
-		out = vms_strdupf("%.*s,\"metadata\":%s,%s", (int)(strlen(head_s) - 1), head_s,
-		                  mtext ? mtext : "{}", tail_s + 1);
-	free(mtext);
-	free(head_s);
-	free(tail_s);
-	json_decref(tail);
+	json_object_set_new(o, "metadata", json_is_object(meta) ? meta : json_object());
+	if (!json_is_object(meta))
+		json_decref(meta);
+	json_object_set_new(o, "cpu_s", json_real(screen_round(r->cpu_s, 0.001)));
+	json_object_set_new(o, "version", json_string(VMS_VERSION));
+	out = o;
+	o = NULL;
 out:
 	free(text);
 	json_decref(alerts);
@@ -732,4 +726,53 @@ out:
 	json_decref(tr);
 	json_decref(o);
 	return out;
+}
+
+/*
+ * A verdict value as text.  Our own numbers are rounded (0.12 s) and print
+ * at 15 significant digits, where %.17g would show 0.11999999999999999;
+ * the sidecar's metadata is someone else's and goes through at full
+ * precision (444444444444441.5e3 stays whole: tests/fuzz/regressions/
+ * sidecar/metadata-real-precision.json), so it is dumped on its own and
+ * placed last.  flags: JSON_COMPACT or JSON_INDENT(n), as for json_dumps.
+ */
+char *vms_verdict_dumps(const json_t *v, size_t flags)
+{
+	json_t *meta = json_object_get(v, "metadata"), *rest = json_copy((json_t *)v);
+	char *head = NULL, *m = NULL, *out = NULL;
+	size_t n;
+
+	if (rest == NULL)
+		return NULL;
+	json_object_del(rest, "metadata");
+	head = json_dumps(rest, flags | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	json_decref(rest);
+	if (head == NULL || meta == NULL) {
+		if (head != NULL && meta == NULL)
+			return head;
+		free(head);
+		return NULL;
+	}
+	m = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	n = strlen(head);
+	if (m != NULL && n >= 2 && head[n - 1] == '}') {
+		int indented = (flags & 0x1F) != 0;
+		while (n > 1 && (head[n - 2] == '\n' || head[n - 2] == ' '))
+			n--; /* back to the last member */
+		out = vms_strdupf("%.*s%s%s\"metadata\":%s%s}", (int)(n - 1), head,
+		                  n > 2 ? "," : "", indented ? "\n  " : "", m,
+		                  indented ? "\n" : "");
+	}
+	free(head);
+	free(m);
+	return out;
+}
+
+/* The `vmscreen check --json` line: vms_result_object as compact text. */
+char *vms_result_json(const vms_result *r)
+{
+	json_t *o = vms_result_object(r);
+	char *s = o ? vms_verdict_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
 }

@@ -152,3 +152,70 @@ size_t vms_unsafe_char_len(const unsigned char *p)
 		return 3; /* U+2066-9 */
 	return 0;
 }
+
+/*
+ * The one atomic replace (issue 10: the spool, the outbox and the metrics
+ * file each had their own, with different durability).  After OpenSMTPD's
+ * queue_fs: a temp file created O_EXCL|O_NOFOLLOW beside the destination
+ * (".tmp-PID-N-NAME.tmp": the pid tells a dead writer's leftovers, and the
+ * suffix keeps a leftover out of globs such as node_exporter's *.prom),
+ * written whole, fsync'd, closed, renamed over the destination, and the
+ * directory fsync'd.  Returns 0 only when all of that succeeded: a failed
+ * directory fsync is a failure too (the rename may not survive a power
+ * cut), reported like any other with errno.  On failure the temp file is
+ * gone and the destination untouched (or, after the rename, replaced but
+ * perhaps not durable).
+ */
+int vms_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	static unsigned counter;
+	char tmp[VMS_PATH_MAX + 64], dir[VMS_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const unsigned char *p = data;
+	int fd = -1, e, n;
+
+	if (slash == NULL || slash[1] == '\0' || (size_t)(slash - path) >= sizeof dir) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	n = snprintf(tmp, sizeof tmp, "%s/.tmp-%d-%u-%.160s.tmp", dir, (int)getpid(),
+	             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), slash + 1);
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)) < 0)
+		return -1;
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, p + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto tempfail;
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto tempfail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto tempfail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto tempfail;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	n = fsync(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return n;
+tempfail:
+	e = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}

@@ -632,60 +632,13 @@ char *spool_read_file(const char *path, size_t max, char *err, size_t errlen)
 	return text;
 }
 
-/*
- * Atomic replace, after OpenSMTPD's fsqueue_envelope_dump: write a temp file
- * created O_EXCL in the destination directory, fflush, fsync, fclose,
- * rename over the destination, fsync the directory.  Any failure removes
- * the temp file; the destination is then untouched.
- */
+/* Atomic, durable replace of a spool file: vms_write_atomic (the one
+ * helper, one contract), logged, with the error classed for the caller. */
 int spool_write_atomic(const char *path, const char *data, size_t len)
 {
-	char tmp[SPOOL_PATH_MAX], dir[SPOOL_PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	FILE *fp = NULL;
-	int fd = -1, e = 0, n;
-
-	if (slash == NULL || slash[1] == '\0') {
-		errno = EINVAL;
-		return SPOOL_ERR;
-	}
-	n = snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-	if (n < 0 || (size_t)n >= sizeof dir || n == 0)
-		snprintf(dir, sizeof dir, "/");
-	n = snprintf(tmp, sizeof tmp, "%s/" SPOOL_TMP_PREFIX "%d-%u-%.200s", dir, (int)getpid(),
-	             atomic_fetch_add(&spool_tmp_counter, 1), slash + 1);
-	if (n < 0 || (size_t)n >= sizeof tmp) {
-		spool_log(LOG_CRIT, "%s: temp path does not fit buffer", path);
-		abort();
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0)
-		goto fail;
-	if ((fp = fdopen(fd, "w")) == NULL)
-		goto fail;
-	fd = -1;
-	if (len > 0 && fwrite(data, 1, len, fp) != len)
-		goto fail;
-	if (fflush(fp) != 0)
-		goto fail;
-	if (fsync(fileno(fp)) != 0)
-		goto fail;
-	if (fclose(fp) != 0) {
-		fp = NULL;
-		goto fail;
-	}
-	fp = NULL;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	if (spool_fsync_dir(dir) != 0)
-		spool_log(LOG_WARNING, "%s: fsync: %s", dir, strerror(errno));
-	return SPOOL_OK;
-fail:
-	e = errno;
-	if (fp != NULL)
-		fclose(fp);
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	if (vms_write_atomic(path, data, len, 0640) == 0)
+		return SPOOL_OK;
+	int e = errno;
 	spool_log(LOG_ERR, "%s: cannot write: %s", path, strerror(e));
 	errno = e;
 	return spool_errno_class(e) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_ERR;
