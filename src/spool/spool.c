@@ -764,15 +764,25 @@ static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen)
  * unit grants it); without either we cannot tell, and a gate does not
  * guess (issue 10: EACCES used to read as "not busy").
  */
-static int spool_claim_lease(int fd)
+static int spool_claim_lease(const spool *sp, int fd)
 {
+	static atomic_int no_leases_logged;
+
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
 		return SPOOL_OK;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return SPOOL_BUSY;
 	if (errno == EACCES || errno == EPERM)
 		return SPOOL_UNSURE;
-	return SPOOL_ERR;
+	/* a filesystem without leases (NFS): the copy still makes what is
+	 * screened what is delivered; only settle_ms tells a file is complete */
+	if (!atomic_exchange(&no_leases_logged, 1))
+		spool_log(LOG_WARNING,
+		          "spool %s: this filesystem grants no leases (%s): a file is claimed once "
+		          "it has been unchanged for settle_ms, whether or not a writer still "
+		          "holds it",
+		          sp->name, strerror(errno));
+	return SPOOL_LEASELESS;
 }
 
 /*
@@ -781,8 +791,8 @@ static int spool_claim_lease(int fd)
  * name goes into tmp.  SPOOL_OK, SPOOL_BUSY (the file changed or a writer
  * opened it during the copy), SPOOL_TEMPFAIL or SPOOL_ERR.
  */
-static int spool_claim_copy(const spool *sp, int in, const struct stat *before, const char *file,
-                            char *tmp, size_t tmplen, struct spool_claim_info *ci)
+static int spool_claim_copy(const spool *sp, int in, const struct stat *before, int leased,
+                            const char *file, char *tmp, size_t tmplen, struct spool_claim_info *ci)
 {
 	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
@@ -812,7 +822,8 @@ static int spool_claim_copy(const spool *sp, int in, const struct stat *before, 
 		goto fail;
 	if (after.st_size != off || after.st_size != before->st_size ||
 	    after.st_mtim.tv_sec != before->st_mtim.tv_sec ||
-	    after.st_mtim.tv_nsec != before->st_mtim.tv_nsec || fcntl(in, F_GETLEASE) != F_RDLCK) {
+	    after.st_mtim.tv_nsec != before->st_mtim.tv_nsec ||
+	    (leased && fcntl(in, F_GETLEASE) != F_RDLCK)) {
 		rc = SPOOL_BUSY; /* written to, or opened for writing, meanwhile */
 		goto out;
 	}
@@ -988,10 +999,11 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 		close(fd);
 		return SPOOL_ERR;
 	}
-	if ((rc = spool_claim_lease(fd)) != SPOOL_OK) {
+	if ((rc = spool_claim_lease(sp, fd)) != SPOOL_OK && rc != SPOOL_LEASELESS) {
 		close(fd);
 		return rc;
 	}
+	int leased = rc == SPOOL_OK;
 	for (tries = 0; tries < 8; tries++) {
 		memset(&it, 0, sizeof it);
 		spool_id_new(it.id);
@@ -1021,7 +1033,7 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 		close(fd);
 		return SPOOL_BUSY;
 	}
-	rc = spool_claim_copy(sp, fd, &st, it.file, tmp, sizeof tmp, &ci);
+	rc = spool_claim_copy(sp, fd, &st, leased, it.file, tmp, sizeof tmp, &ci);
 	spool_name_stem(name, stem, sizeof stem);
 	snprintf(sc, sizeof sc, "%s.json", stem);
 	if (rc == SPOOL_OK) {

@@ -55,12 +55,13 @@ typedef enum { SPOOL_GATE = 0, SPOOL_MONITOR = 1 } spool_mode;
 
 /* Results of operations that can fail for a while and succeed later. */
 #define SPOOL_OK 0
-#define SPOOL_ERR -1      /* permanent for this attempt; errno-style message logged */
-#define SPOOL_TEMPFAIL -2 /* ENOSPC, EDQUOT, EIO, EMFILE...: try again later */
-#define SPOOL_EXISTS -3   /* the destination name is taken */
-#define SPOOL_GONE -4     /* the source vanished */
-#define SPOOL_BUSY -5     /* a writer still has it open, or it changed: later */
-#define SPOOL_UNSURE -6   /* cannot tell whether a writer has it open (no lease) */
+#define SPOOL_ERR -1       /* permanent for this attempt; errno-style message logged */
+#define SPOOL_TEMPFAIL -2  /* ENOSPC, EDQUOT, EIO, EMFILE...: try again later */
+#define SPOOL_EXISTS -3    /* the destination name is taken */
+#define SPOOL_GONE -4      /* the source vanished */
+#define SPOOL_BUSY -5      /* a writer still has it open, or it changed: later */
+#define SPOOL_UNSURE -6    /* cannot tell whether a writer has it open (no lease) */
+#define SPOOL_LEASELESS -7 /* internal: the filesystem has no leases (NFS) */
 
 struct spool_backend;
 

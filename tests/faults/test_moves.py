@@ -20,7 +20,16 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from daemon_harness import CLI, DAEMON, Daemon, clip, cleanup_clips  # noqa: E402
 
-STRACE = shutil.which("strace")
+def strace_works():
+    """strace, and a kernel that lets it trace (containers may forbid ptrace)."""
+    path = shutil.which("strace")
+    if path is None:
+        return None
+    r = subprocess.run([path, "-f", "-qq", "-o", "/dev/null", "true"], capture_output=True)
+    return path if r.returncode == 0 else None
+
+
+STRACE = strace_works()
 FAULTS = ("error=ENOSPC", "error=EIO", "signal=KILL")
 # strace counts each syscall per thread: the claim (main thread) makes 2
 # renameat2 and 2 rename calls, the worker 5 rename and 1 renameat2
