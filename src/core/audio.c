@@ -27,6 +27,7 @@
 
 static int audio_headerless_format(const char *path, SF_INFO *info, char *name, size_t len);
 static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
+static int audio_check_riff_tail(int fd, off_t size, off_t pos, char *why, size_t whylen);
 static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
 static uint32_t audio_le32(const unsigned char *p);
 static void audio_fill_band(vms_audio *a);
@@ -98,6 +99,35 @@ static int audio_headerless_format(const char *path, SF_INFO *info, char *name, 
 }
 
 /*
+ * issue 10: after the data chunk there may be only whole chunks (LIST,
+ * id3, cue...) and one pad byte.  Bytes that are not chunks are audio a
+ * lenient player may play past the declared end, and nobody screened.
+ */
+static int audio_check_riff_tail(int fd, off_t size, off_t pos, char *why, size_t whylen)
+{
+	while (pos + 8 <= size) {
+		unsigned char ck[8];
+		if (pread(fd, ck, sizeof ck, pos) != (ssize_t)sizeof ck)
+			return 0;
+		uint32_t len = audio_le32(ck + 4);
+		for (int i = 0; i < 4; i++)
+			if (ck[i] < 0x20 || ck[i] > 0x7e)
+				goto bad;
+		if ((off_t)len > size - pos - 8)
+			goto bad;
+		pos += 8 + len + (len & 1);
+	}
+	if (size - pos <= 1)
+		return 0;
+bad:
+	vms_errf(why, whylen,
+	         "content disagrees with header: %lld bytes after the WAV data chunk are not "
+	         "chunks (a player may play audio nobody screened)",
+	         (long long)(size - pos));
+	return -1;
+}
+
+/*
  * libsndfile forgives a WAV whose header claims more audio than the file
  * holds (it quietly reads what is there).  A gate must not: a truncated
  * voicemail may have lost exactly the part that matters.  So walk the RIFF
@@ -137,7 +167,7 @@ static int audio_check_riff(int fd, off_t size, char *why, size_t whylen)
 				        (unsigned long)len, (long long)(size - body));
 				return -1;
 			}
-			return 0;
+			return audio_check_riff_tail(fd, size, body + len + (len & 1), why, whylen);
 		}
 		if ((off_t)len > size - body) {
 			/* The id is the file's bytes: printable ASCII or \xNN only, since
@@ -247,6 +277,14 @@ int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char
 		sf_command(sf, SFC_GET_FORMAT_SUBTYPE, &si, sizeof si);
 		snprintf(out->format, sizeof out->format, "%s, %s", fi.name ? fi.name : "?",
 		         si.name ? si.name : "?");
+	}
+	/* issue 10: MPEG's length is an estimate libsndfile reads to, while a
+	 * player decodes every frame; with no independent check, refuse it */
+	if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
+		vms_errf(why, whylen,
+		         "MPEG audio is not accepted: its length cannot be checked against what "
+		         "a player plays (send WAV, FLAC or Ogg)");
+		goto fail;
 	}
 	if (info.channels < 1 || info.channels > VMS_MAX_CHANNELS) {
 		vms_errf(why, whylen, "%d channels: only mono and stereo are screened",

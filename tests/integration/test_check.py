@@ -384,6 +384,26 @@ class CheckTest(unittest.TestCase):
         self.assertAlmostEqual(float(m.group(1)), short / 16000, places=1)
         self.assertAlmostEqual(float(m.group(2)), total / 16000, places=1)
 
+    def test_wav_tail_and_mpeg_that_a_player_would_play_further_are_held(self):
+        """issue 10, in general form: bytes after a WAV's data chunk that are
+        not chunks, and MPEG (whose length libsndfile estimates), could play
+        audio nobody screened; whole trailing chunks (LIST) are fine."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        with open(self.path("clean.wav"), "rb") as f:
+            wav = f.read()
+        tail, listed, mp3 = (os.path.join(d, n) for n in ("tail.wav", "list.wav", "a.mp3"))
+        with open(tail, "wb") as f:
+            f.write(wav + wav[44:])  # a second copy of the audio, no chunk header
+        with open(listed, "wb") as f:
+            f.write(wav + b"LIST" + (4).to_bytes(4, "little") + b"INFO")
+        sh("sox", "-D", self.path("clean.wav"), mp3)
+        rc, objs, err = self.check_json(tail, listed, mp3)
+        self.assertEqual([o["verdict"] for o in objs], ["hold", "pass", "hold"],
+                         [o["alerts"] for o in objs])
+        self.assertIn("bytes after the WAV data chunk are not chunks",
+                      objs[0]["alerts"][0]["evidence"])
+        self.assertIn("MPEG audio is not accepted", objs[2]["alerts"][0]["evidence"])
+
     # --- unscreenable -------------------------------------------------------
 
     def assert_unscreenable(self, files):
