@@ -271,80 +271,75 @@ static json_t *work_claim_check(const job *j, const char *path, char *why, size_
 }
 
 /*
- * Screen one job.  Order: verdict file (atomic) -> audit line -> alert
- * (durable) -> move audio and companions -> forget attempts.  A crash
- * before the move repeats the whole job on restart (at-least-once alerts
- * and audit lines, exactly-once placement).
+ * The verdict value of one job: held unscreenable when it has been started
+ * too often or its claim does not check out, else what the core says.
+ * NULL when screening ran out of memory (the job is retried).
  */
-static int work_job(int idx, runtime *rt, job *j)
+static json_t *work_screen(int idx, runtime *rt, const job *j, int attempts, vms_result **r,
+                           json_t **claim, double *wall)
 {
-	char path[SPOOL_PATH_MAX], sidecar[SPOOL_PATH_MAX], vfile[SPOOL_PATH_MAX];
-	char now_iso[40], claimed_iso[40], why[512];
-	struct timespec now;
-	vms_result *r = NULL;
-	json_t *v = NULL, *claim = NULL;
-	char *text = NULL, *audit = NULL;
-	const char *verdict;
-	spool_state dest;
-	int attempts, rc = WORK_RETRY, n_find = 0;
-	double t0 = work_now(), wall = 0;
+	char path[SPOOL_PATH_MAX], sidecar[SPOOL_PATH_MAX], why[512];
+	double t0 = work_now();
+	json_t *v;
 
-	/* issue 10: companions a failed move left in another state come back
-	 * first, so a retry never screens without the sidecar */
-	spool_item_gather(&j->sp, &j->it);
 	spool_item_path(&j->sp, &j->it, path, sizeof path);
 	spool_item_sidecar(&j->sp, &j->it, sidecar, sizeof sidecar);
-	if (access(path, F_OK) != 0) {
-		dlog(LOG_WARNING, "spool %s: %s vanished from active/", j->sp.name, j->it.file);
-		return WORK_DONE;
-	}
-	if ((attempts = work_attempts(j, 1)) < 0) {
-		metrics_error(ERR_VERDICT_WRITE);
-		return WORK_RETRY;
-	}
 	if (attempts > rt->dc.max_attempts) {
 		snprintf(why, sizeof why,
 		         "screening did not finish in %d attempts (the daemon stopped or crashed "
 		         "while screening this file)",
 		         attempts - 1);
 		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
-		v = work_unscreenable(j, why);
-	} else if ((claim = work_claim_check(j, path, why, sizeof why)) == NULL) {
+		return work_unscreenable(j, why);
+	}
+	if ((*claim = work_claim_check(j, path, why, sizeof why)) == NULL) {
 		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
-		v = work_unscreenable(j, why);
-	} else {
-		r = vms_screen_file(rt->vw[idx], path, access(sidecar, F_OK) == 0 ? sidecar : NULL);
-		wall = work_now() - t0;
-		if (r == NULL) {
-			dlog(LOG_ERR, "spool %s: %s: out of memory while screening: will retry",
-			     j->sp.name, j->it.file);
-			metrics_error(ERR_SCREEN);
-			goto out;
-		}
-		/* one value from the core to the verdict file, audit line and alert */
-		if ((v = vms_result_object(r)) == NULL) {
-			metrics_error(ERR_SCREEN);
-			v = work_unscreenable(j, "the screening result could not be encoded");
-		}
+		return work_unscreenable(j, why);
 	}
-	const char *unscr_why = NULL;
-	int unscreenable = work_has_unscreenable(v, &unscr_why);
-	verdict = json_string_value(json_object_get(v, "verdict"));
-	if (verdict == NULL || (strcmp(verdict, "pass") != 0 && strcmp(verdict, "hold") != 0)) {
-		json_decref(v);
-		v = work_unscreenable(j, "the screening result has no verdict");
-		verdict = "hold";
-		unscreenable = work_has_unscreenable(v, &unscr_why);
+	*r = vms_screen_file(rt->vw[idx], path, access(sidecar, F_OK) == 0 ? sidecar : NULL);
+	*wall = work_now() - t0;
+	if (*r == NULL) {
+		dlog(LOG_ERR, "spool %s: %s: out of memory while screening: will retry", j->sp.name,
+		     j->it.file);
+		metrics_error(ERR_SCREEN);
+		return NULL;
 	}
-	/* fail closed: only an explicit pass without unscreenable findings passes */
-	if (strcmp(verdict, "pass") == 0 && !unscreenable)
-		dest = SPOOL_RELEASED;
-	else if (unscreenable || j->sp.mode == SPOOL_GATE)
-		dest = SPOOL_HOLD;
-	else
-		dest = SPOOL_RELEASED; /* monitor: flagged calls are alerted, not held */
-	clock_gettime(CLOCK_REALTIME, &now);
-	spool_iso_time(&now, now_iso, sizeof now_iso);
+	/* one value from the core to the verdict file, audit line and alert */
+	if ((v = vms_result_object(*r)) == NULL) {
+		metrics_error(ERR_SCREEN);
+		v = work_unscreenable(j, "the screening result could not be encoded");
+	}
+	return v;
+}
+
+/* Where the item goes.  Fail closed: only an explicit pass without an
+ * unscreenable finding is released from a gate; a verdict that is neither
+ * pass nor hold is replaced by an unscreenable one (*v may change). */
+static spool_state work_destination(json_t **v, const job *j, const char **verdict,
+                                    int *unscreenable, const char **why)
+{
+	*unscreenable = work_has_unscreenable(*v, why);
+	*verdict = json_string_value(json_object_get(*v, "verdict"));
+	if (*verdict == NULL || (strcmp(*verdict, "pass") != 0 && strcmp(*verdict, "hold") != 0)) {
+		json_decref(*v);
+		*v = work_unscreenable(j, "the screening result has no verdict");
+		*verdict = "hold";
+		*unscreenable = work_has_unscreenable(*v, why);
+	}
+	if (strcmp(*verdict, "pass") == 0 && !*unscreenable)
+		return SPOOL_RELEASED;
+	if (*unscreenable || j->sp.mode == SPOOL_GATE)
+		return SPOOL_HOLD;
+	return SPOOL_RELEASED; /* monitor: flagged calls are alerted, not held */
+}
+
+/* The daemon's fields on the verdict value (spool, item, state, times,
+ * the claimed bytes). */
+static void work_stamp(json_t *v, const job *j, spool_state dest, int attempts, const json_t *claim,
+                       const char *now_iso)
+{
+	char claimed_iso[40];
+
 	spool_iso_time(&j->claimed, claimed_iso, sizeof claimed_iso);
 	json_object_set_new(v, "spool", json_string(j->sp.name));
 	json_object_set_new(v, "id", json_string(j->it.id));
@@ -359,7 +354,20 @@ static int work_job(int idx, runtime *rt, job *j)
 		                    json_pack("{s:O, s:O}", "bytes",
 		                              json_object_get(claim, "bytes"), "sha256",
 		                              json_object_get(claim, "sha256")));
-	if ((text = vms_verdict_dumps(v, JSON_INDENT(2))) == NULL) {
+}
+
+/* Verdict file (atomic), audit line, alerts (durable), in that order, all
+ * from the one value v.  0, or -1 (logged; the job is retried). */
+static int work_record(runtime *rt, const job *j, json_t *v, const char *verdict, spool_state dest,
+                       int attempts, const char *now_iso, int *n_find)
+{
+	char vfile[SPOOL_PATH_MAX];
+	char *text = vms_verdict_dumps(v, JSON_INDENT(2)), *audit = NULL;
+	json_t *a, *types = json_array(), *line;
+	size_t i;
+	int rc = -1;
+
+	if (text == NULL) {
 		metrics_error(ERR_VERDICT_WRITE);
 		goto out;
 	}
@@ -371,18 +379,15 @@ static int work_job(int idx, runtime *rt, job *j)
 		metrics_error(ERR_VERDICT_WRITE);
 		goto out;
 	}
-	json_t *al = json_object_get(v, "alerts"), *a, *types = json_array();
-	size_t i;
-	json_array_foreach(al, i, a)
+	json_array_foreach(json_object_get(v, "alerts"), i, a)
 	{
 		json_array_append(types, json_object_get(a, "type"));
-		n_find++;
+		(*n_find)++;
 	}
-	json_t *line =
-	        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "ts", now_iso,
-	                  "event", "verdict", "spool", j->sp.name, "id", j->it.id, "name",
-	                  j->it.name, "verdict", verdict, "state", spool_state_name(dest),
-	                  "findings", types, "attempt", attempts, "by", "vmscreend");
+	line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:i, s:s}", "ts", now_iso,
+	                 "event", "verdict", "spool", j->sp.name, "id", j->it.id, "name",
+	                 j->it.name, "verdict", verdict, "state", spool_state_name(dest),
+	                 "findings", types, "attempt", attempts, "by", "vmscreend");
 	audit = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(line);
 	if (audit == NULL || spool_audit_append(rt->sc.audit_log, audit) < 0) {
@@ -398,11 +403,55 @@ static int work_job(int idx, runtime *rt, job *j)
 		metrics_error(ERR_ALERT);
 		goto out;
 	}
+	rc = 0;
+out:
+	json_decref(types);
+	free(audit);
+	free(text);
+	return rc;
+}
+
+/*
+ * Screen one job.  Order: verdict file (atomic) -> audit line -> alert
+ * (durable) -> move audio and companions -> forget attempts.  A crash
+ * before the move repeats the whole job on restart (at-least-once alerts
+ * and audit lines, exactly-once placement).
+ */
+static int work_job(int idx, runtime *rt, job *j)
+{
+	char path[SPOOL_PATH_MAX], now_iso[40];
+	struct timespec now;
+	vms_result *r = NULL;
+	json_t *v, *claim = NULL;
+	const char *verdict, *unscr_why = NULL;
+	spool_state dest;
+	int attempts, unscreenable, rc = WORK_RETRY, n_find = 0;
+	double wall = 0;
+
+	/* issue 10: companions a failed move left in another state come back
+	 * first, so a retry never screens without the sidecar */
+	spool_item_gather(&j->sp, &j->it);
+	spool_item_path(&j->sp, &j->it, path, sizeof path);
+	if (access(path, F_OK) != 0) {
+		dlog(LOG_WARNING, "spool %s: %s vanished from active/", j->sp.name, j->it.file);
+		return WORK_DONE;
+	}
+	if ((attempts = work_attempts(j, 1)) < 0) {
+		metrics_error(ERR_VERDICT_WRITE);
+		return WORK_RETRY;
+	}
+	if ((v = work_screen(idx, rt, j, attempts, &r, &claim, &wall)) == NULL)
+		goto out;
+	dest = work_destination(&v, j, &verdict, &unscreenable, &unscr_why);
+	clock_gettime(CLOCK_REALTIME, &now);
+	spool_iso_time(&now, now_iso, sizeof now_iso);
+	work_stamp(v, j, dest, attempts, claim, now_iso);
+	if (work_record(rt, j, v, verdict, dest, attempts, now_iso, &n_find) < 0)
+		goto out;
 	/* issue 6: forget the attempts before the move, not after: a kill -9
 	 * between the move and the unlink left .attempts-ID behind in active/
-	 * for good (its item had gone, so nothing ever removed it).  Screening
-	 * has finished here, so a crash before the move rightly starts the
-	 * count again. */
+	 * for good.  Screening has finished here, so a crash before the move
+	 * rightly starts the count again. */
 	work_attempts_clear(j);
 	/* under the review lock: a review command gathering this item's
 	 * companions must not see it half moved */
@@ -414,16 +463,13 @@ static int work_job(int idx, runtime *rt, job *j)
 		goto out;
 	}
 	metrics_screened(j->sp.name, verdict, r, wall);
-	/* issue 6: an unscreenable file's log line says why (empty, truncated,
-	 * too long...), not only that it was held */
+	/* issue 6: an unscreenable file's log line says why */
 	dlog(unscreenable ? LOG_WARNING : LOG_INFO, "spool %s: %s -> %s (%s, %d finding%s%s%s)",
 	     j->sp.name, j->it.file, spool_state_name(dest), verdict, n_find,
 	     n_find == 1 ? "" : "s", unscreenable ? ", unscreenable: " : "",
 	     unscreenable ? (unscr_why ? unscr_why : "no reason given") : "");
 	rc = WORK_DONE;
 out:
-	free(audit);
-	free(text);
 	json_decref(claim);
 	json_decref(v);
 	vms_result_free(r);

@@ -935,8 +935,10 @@ static void spool_claim_undo(const spool *sp, const char *hidden, const char *na
 {
 	char a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
 
-	spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
-	unlink(a);
+	if (tmp != NULL && tmp[0] != '\0') {
+		spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
+		unlink(a);
+	}
 	spool_item_sidecar(sp, it, a, sizeof a);
 	unlink(a);
 	spool_item_claim(sp, it, a, sizeof a);
@@ -964,15 +966,14 @@ static void spool_claim_undo(const spool *sp, const char *hidden, const char *na
  * A crash anywhere is finished or undone by spool_repair() at the next
  * start (.claim-ID_NAME: the item exists, or it gets its name back).
  */
-static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
+/* Step 1: open incoming/NAME (never following a link), check it is one
+ * regular file, take the lease.  An fd, or a negative SPOOL_ code; *leased
+ * says whether the filesystem granted a lease. */
+static int spool_claim_open(const spool *sp, const char *name, struct stat *st, int *leased)
 {
-	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX], hidden[sizeof out->file + 16];
-	char tmp[sizeof out->file + 16], stem[SPOOL_FILE_MAX + 1], sc[SPOOL_FILE_MAX + 8];
-	struct spool_claim_info ci;
-	spool_item it;
+	char src[SPOOL_PATH_MAX];
 	const char *why;
-	struct stat st, hs;
-	int fd, rc, tries;
+	int fd, rc;
 
 	if (!spool_name_ok(name, &why) || spool_name_is_json(name)) {
 		spool_log(LOG_WARNING, "spool %s: incoming/%s: refused: %s", sp->name, name,
@@ -990,8 +991,7 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 			          name, strerror(errno));
 		return rc == SPOOL_TEMPFAIL ? rc : rc == SPOOL_GONE ? SPOOL_GONE : SPOOL_ERR;
 	}
-	memset(&ci, 0, sizeof ci);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_nlink > 1) {
 		spool_log(LOG_WARNING,
 		          "spool %s: incoming/%s: not a single regular file (a hard link or "
 		          "special file): skipped",
@@ -1003,64 +1003,108 @@ static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
 		close(fd);
 		return rc;
 	}
-	int leased = rc == SPOOL_OK;
-	for (tries = 0; tries < 8; tries++) {
-		memset(&it, 0, sizeof it);
-		spool_id_new(it.id);
-		snprintf(it.file, sizeof it.file, "%s_%s", it.id, name);
-		snprintf(it.name, sizeof it.name, "%s", name);
-		it.state = SPOOL_ACTIVE;
-		snprintf(hidden, sizeof hidden, SPOOL_CLAIM_PREFIX "%s", it.file);
+	*leased = rc == SPOOL_OK;
+	return fd;
+}
+
+/* Step 2: a fresh item id, and incoming/NAME renamed out of every scan's
+ * sight to .claim-ID_NAME, checked to be the file that was opened (st).
+ * Fills it and hidden; SPOOL_OK or an error code. */
+static int spool_claim_hide(const spool *sp, const char *name, const struct stat *st,
+                            spool_item *it, char *hidden, size_t hlen)
+{
+	char src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX];
+	struct stat hs;
+
+	spool_path(sp, SPOOL_INCOMING, name, src, sizeof src);
+	for (int tries = 0; tries < 8; tries++) {
+		memset(it, 0, sizeof *it);
+		spool_id_new(it->id);
+		snprintf(it->file, sizeof it->file, "%s_%s", it->id, name);
+		snprintf(it->name, sizeof it->name, "%s", name);
+		it->state = SPOOL_ACTIVE;
+		snprintf(hidden, hlen, SPOOL_CLAIM_PREFIX "%s", it->file);
 		spool_path(sp, SPOOL_INCOMING, hidden, dst, sizeof dst);
-		if (spool_rename_noreplace(src, dst) == 0)
-			break;
+		if (spool_rename_noreplace(src, dst) == 0) {
+			/* the name may have been swapped between open and rename */
+			if (lstat(dst, &hs) == 0 && hs.st_ino == st->st_ino &&
+			    hs.st_dev == st->st_dev)
+				return SPOOL_OK;
+			spool_log(LOG_WARNING,
+			          "spool %s: incoming/%s: replaced while being claimed: skipped",
+			          sp->name, name);
+			spool_claim_undo(sp, hidden, name, NULL, it);
+			return SPOOL_BUSY;
+		}
 		if (errno != EEXIST) {
-			rc = spool_errno_class(errno);
-			close(fd);
+			int rc = spool_errno_class(errno);
 			return rc == SPOOL_EXISTS ? SPOOL_ERR : rc;
 		}
 	}
-	if (tries == 8) {
-		close(fd);
-		return SPOOL_TEMPFAIL;
-	}
-	/* the name may have been swapped between open and rename */
-	if (lstat(dst, &hs) < 0 || hs.st_ino != st.st_ino || hs.st_dev != st.st_dev) {
-		spool_log(LOG_WARNING,
-		          "spool %s: incoming/%s: replaced while being claimed: skipped", sp->name,
-		          name);
-		spool_claim_undo(sp, hidden, name, "", &it);
-		close(fd);
-		return SPOOL_BUSY;
-	}
-	rc = spool_claim_copy(sp, fd, &st, leased, it.file, tmp, sizeof tmp, &ci);
-	spool_name_stem(name, stem, sizeof stem);
-	snprintf(sc, sizeof sc, "%s.json", stem);
-	if (rc == SPOOL_OK) {
-		char scfile[sizeof it.file + 8];
-		spool_name_stem(it.file, scfile, sizeof scfile - 5);
-		strcat(scfile, ".json");
-		rc = spool_claim_sidecar_copy(sp, sc, scfile, &ci);
-	}
-	if (rc == SPOOL_OK)
-		rc = spool_claim_record(sp, &it, name, &ci);
-	if (rc == SPOOL_OK) {
-		char a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
-		spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
-		spool_path(sp, SPOOL_ACTIVE, it.file, b, sizeof b);
-		if (spool_rename_noreplace(a, b) < 0)
-			rc = spool_errno_class(errno) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL
-			                                                : SPOOL_ERR;
-	}
-	if (rc != SPOOL_OK) {
-		spool_claim_undo(sp, hidden, name, tmp, &it);
-		close(fd);
+	return SPOOL_TEMPFAIL;
+}
+
+/* Steps 3 and 4: the copy, the sidecar, the claim record, the copy's final
+ * name.  SPOOL_OK or an error code (the caller undoes). */
+static int spool_claim_place(const spool *sp, int fd, const struct stat *st, int leased,
+                             const spool_item *it, char *tmp, size_t tmplen,
+                             struct spool_claim_info *ci)
+{
+	char stem[SPOOL_FILE_MAX + 1], sc[SPOOL_FILE_MAX + 8], scfile[sizeof it->file + 8];
+	char a[SPOOL_PATH_MAX], b[SPOOL_PATH_MAX];
+	int rc = spool_claim_copy(sp, fd, st, leased, it->file, tmp, tmplen, ci);
+
+	if (rc != SPOOL_OK)
 		return rc;
-	}
-	spool_path(sp, SPOOL_ACTIVE, NULL, dst, sizeof dst);
-	spool_fsync_dir(dst);
-	spool_claim_finish(sp, &it, ci.sidecar_copied);
+	spool_name_stem(it->name, stem, sizeof stem);
+	snprintf(sc, sizeof sc, "%s.json", stem);
+	spool_name_stem(it->file, scfile, sizeof scfile - 5);
+	strcat(scfile, ".json");
+	if ((rc = spool_claim_sidecar_copy(sp, sc, scfile, ci)) != SPOOL_OK ||
+	    (rc = spool_claim_record(sp, it, it->name, ci)) != SPOOL_OK)
+		return rc;
+	spool_path(sp, SPOOL_ACTIVE, tmp, a, sizeof a);
+	spool_path(sp, SPOOL_ACTIVE, it->file, b, sizeof b);
+	if (spool_rename_noreplace(a, b) < 0)
+		return spool_errno_class(errno) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_ERR;
+	spool_path(sp, SPOOL_ACTIVE, NULL, a, sizeof a);
+	spool_fsync_dir(a);
+	return SPOOL_OK;
+}
+
+/*
+ * Claim incoming/NAME (issue 10: the daemon owns what it screens and
+ * releases).  Steps, each durable before the next:
+ *   1. open it (O_NOFOLLOW), check it is one regular file, take a read
+ *      lease (no writer, of any user, may hold it open);
+ *   2. rename it to incoming/.claim-ID_NAME, out of every scan's sight;
+ *   3. copy its bytes into a daemon-owned 0640 temp file in active/,
+ *      hashing them, and check the source did not change meanwhile;
+ *   4. copy the sidecar, write the claim record (size, SHA-256, sidecar
+ *      status), then rename the copy to active/ID_NAME (audio last);
+ *   5. remove the producer's sidecar and file.
+ * A crash anywhere is finished or undone by spool_repair() at the next
+ * start (.claim-ID_NAME: the item exists, or it gets its name back).
+ */
+static int spool_fs_claim(const spool *sp, const char *name, spool_item *out)
+{
+	char hidden[sizeof out->file + 16], tmp[sizeof out->file + 16] = "";
+	struct spool_claim_info ci;
+	spool_item it;
+	struct stat st;
+	int fd, rc, leased = 0;
+
+	if ((fd = spool_claim_open(sp, name, &st, &leased)) < 0)
+		return fd;
+	memset(&ci, 0, sizeof ci);
+	if ((rc = spool_claim_hide(sp, name, &st, &it, hidden, sizeof hidden)) == SPOOL_OK &&
+	    (rc = spool_claim_place(sp, fd, &st, leased, &it, tmp, sizeof tmp, &ci)) != SPOOL_OK)
+		spool_claim_undo(sp, hidden, name, tmp, &it);
+	if (rc == SPOOL_OK)
+		spool_claim_finish(sp, &it, ci.sidecar_copied);
 	close(fd); /* drops the lease */
+	if (rc != SPOOL_OK)
+		return rc;
 	return spool_item_fill(sp, SPOOL_ACTIVE, it.file, out) == 0 ? SPOOL_OK : SPOOL_GONE;
 }
 
