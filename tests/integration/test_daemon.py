@@ -381,11 +381,18 @@ class ReviewCommands(unittest.TestCase):
         ida = d.verdict("a.wav")[1]["id"]
         for p in (d.dir, os.path.join(d.dir, "spool")):
             os.chmod(p, 0o755)
-        os.chmod(d.conf, 0o644)
 
         def nobody():
             os.setgid(65534)
             os.setuid(65534)
+        # issue 10: an unreadable config said only "file I/O error"
+        os.chmod(d.conf, 0o600)
+        r = subprocess.run([CLI, "show", "--config", d.conf, ida], capture_output=True,
+                           text=True, preexec_fn=nobody, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot read: Permission denied", r.stderr)
+        self.assertIn("root:vmscreen 0640", r.stderr)
+        os.chmod(d.conf, 0o644)
         r = subprocess.run([CLI, "show", "--config", d.conf, ida], capture_output=True,
                            text=True, preexec_fn=nobody, timeout=60)
         self.assertEqual(r.returncode, 1, r.stderr)
