@@ -6,6 +6,7 @@
 #define VMSD_DAEMON_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <libconfig.h>
 
@@ -67,6 +68,7 @@ typedef struct daemon_state {
 	struct timespec *busy_since;
 	int n_workers;
 	atomic_int stopping;
+	atomic_int workers_running; /* worker threads that have not returned */
 	pthread_t *threads;
 	alert_hub *hub; /* for the process lifetime (it locks its outbox) */
 } daemon_state;
@@ -106,6 +108,13 @@ void metrics_screened(const char *spool_name, const char *verdict, const vms_res
 void metrics_error(err_kind k);
 void metrics_claimed(void);
 int metrics_write(const char *path);
+void metrics_format(FILE *o);
+
+/* http.c: GET /metrics and /healthz from libmicrohttpd's own thread, when
+ * the config has http.listen (0 when it has not); http_stop at exit. */
+int http_start(const config_t *cfg, char *err, size_t errlen);
+int http_check(const config_t *cfg, char *err, size_t errlen); /* --check */
+void http_stop(void);
 void metrics_status(char *buf, size_t len);
 void metrics_free(void);
 

@@ -203,6 +203,10 @@ static int main_check_startup(runtime *rt, char *err, size_t errlen)
 		         rt->sc.audit_log, strerror(errno));
 		return -1;
 	}
+	if (http_check(&rt->cfg, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
 	if ((h = alert_hub_new(&rt->cfg, why, sizeof why)) == NULL) {
 		snprintf(err, errlen, "webhooks: %s", why);
 		return -1;
@@ -681,6 +685,10 @@ int main(int argc, char **argv)
 		main_scan_active(&W[i], 1);
 		W[i].next_retry = main_now() + rt->dc.retry_interval_s;
 	}
+	if (http_start(&rt->cfg, err, sizeof err) < 0) {
+		dlog(LOG_ERR, "%s: %s", config_path, err);
+		return 1;
+	}
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
 	dlog(LOG_NOTICE, "vmscreend %s ready: %zu spool(s), %d worker(s), config %s", VMS_VERSION,
@@ -758,6 +766,7 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&D.mu);
 	pthread_cond_broadcast(&D.cond);
 	pthread_mutex_unlock(&D.mu);
+	http_stop(); /* before the runtime and the hub it reads go */
 	int all_joined = 1;
 	{
 		struct timespec dl;

@@ -120,24 +120,11 @@ void metrics_status(char *buf, size_t len)
 	         pass, hold, err, queue_depth());
 }
 
-/*
- * Write the Prometheus text exposition atomically (node_exporter's textfile
- * collector reads it; a half-written file is never seen).
- */
-int metrics_write(const char *path)
+/* The Prometheus text exposition of the counters, onto o (the metrics
+ * file and GET /metrics share it). */
+void metrics_format(FILE *o)
 {
-	size_t cap = 16384, len = 0;
-	char *b = malloc(cap);
-	int rc;
-
-	if (b == NULL)
-		return -1;
-#define OUT(...)                                                                                   \
-	do {                                                                                       \
-		int n_ = snprintf(b + len, cap - len, __VA_ARGS__);                                \
-		if (n_ > 0 && (size_t)n_ < cap - len)                                              \
-			len += (size_t)n_;                                                         \
-	} while (0)
+#define OUT(...) fprintf(o, __VA_ARGS__)
 	int depth = queue_depth();
 	pthread_mutex_lock(&M.mu);
 	OUT("# HELP vmscreen_files_screened_total Files screened, by spool and verdict.\n");
@@ -188,6 +175,27 @@ int metrics_write(const char *path)
 	OUT("vmscreen_start_time_seconds %lld\n", (long long)M.started);
 	pthread_mutex_unlock(&M.mu);
 #undef OUT
+}
+
+/*
+ * Write the exposition atomically (node_exporter's textfile collector
+ * reads it; a half-written file is never seen, and the temp name does not
+ * end in .prom).
+ */
+int metrics_write(const char *path)
+{
+	char *b = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&b, &len);
+	int rc;
+
+	if (o == NULL)
+		return -1;
+	metrics_format(o);
+	if (fclose(o) != 0) {
+		free(b);
+		return -1;
+	}
 	rc = spool_write_atomic(path, b, len);
 	free(b);
 	return rc == SPOOL_OK ? 0 : -1;

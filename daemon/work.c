@@ -101,6 +101,7 @@ void *worker_main(void *arg)
 	int idx = (int)(intptr_t)arg;
 	runtime *rt = NULL;
 
+	atomic_fetch_add(&D.workers_running, 1);
 	for (;;) {
 		pthread_mutex_lock(&D.mu);
 		while (!atomic_load(&D.stopping) && D.q_len == 0 && rt == D.current)
@@ -131,6 +132,7 @@ void *worker_main(void *arg)
 		pthread_mutex_unlock(&D.mu);
 	}
 	runtime_unref(rt);
+	atomic_fetch_sub(&D.workers_running, 1);
 	return NULL;
 }
 

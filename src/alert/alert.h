@@ -51,6 +51,9 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
  * undelivered alerts stay in the outbox for the next start. */
 void alert_hub_stop(alert_hub *h);
 
+/* The outbox directory (for gauges), or NULL without webhooks. */
+const char *alert_hub_outbox(const alert_hub *h);
+
 /* Stops if needed and frees.  NULL is fine. */
 void alert_hub_free(alert_hub *h);
 

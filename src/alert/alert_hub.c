@@ -828,6 +828,12 @@ static void *hook_run(void *arg)
 	return NULL;
 }
 
+/* See alert.h. */
+const char *alert_hub_outbox(const alert_hub *h)
+{
+	return h != NULL && h->nhooks > 0 ? h->outbox : NULL;
+}
+
 /* See alert.h.  Wakes every thread (condition variable and curl poll) and
  * joins them; an attempt in flight is abandoned and its entry kept. */
 void alert_hub_stop(alert_hub *h)

@@ -57,6 +57,11 @@ static const struct conf_key conf_spool[] = {
         {NULL, 0, NULL},
 };
 
+static const struct conf_key conf_http[] = {
+        {"listen", CONF_STR, NULL},
+        {NULL, 0, NULL},
+};
+
 static const struct conf_key conf_top[] = {
         {"workers", CONF_INT, NULL},
         {"queue_size", CONF_INT, NULL},
@@ -75,6 +80,7 @@ static const struct conf_key conf_top[] = {
         {"spools", CONF_GROUPS, conf_spool},
         {"webhooks", CONF_OWNED, NULL}, /* each webhook: alert_hub_new's schema */
         {"screening", CONF_GROUP, conf_screening},
+        {"http", CONF_GROUP, conf_http},
         {NULL, 0, NULL},
 };
 

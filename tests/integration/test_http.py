@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""issue 11, first part: vmscreend's HTTP face on 127.0.0.1, a real daemon
+and real HTTP requests: GET /metrics (Prometheus text: the counters of the
+metrics file plus hold-queue size and age, outbox depth and parked alerts)
+and GET /healthz (200 "ok", or 503 naming what is wrong).  Every response
+carries a strict Content-Security-Policy; only GET is served.
+"""
+import http.client
+import os
+import shutil
+import socket
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_harness import DAEMON, Daemon, cleanup_clips  # noqa: E402
+
+
+def tearDownModule():
+    cleanup_clips()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+class HttpFace(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.d = Daemon(extra='http = { listen = "127.0.0.1:%d"; };\n'
+                              'webhooks = ( { url = "http://127.0.0.1:9/"; format = "slack"; retry_base_s = 60.0; '
+                              '} );' % self.port)
+
+    def tearDown(self):
+        self.d.close()
+
+    def get(self, path, method="GET"):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request(method, path)
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r, body
+
+    def test_metrics_and_health(self):
+        d = self.d
+        d.start()
+        d.drop("a.wav", "flagged")
+        d.drop("b.wav", "clean")
+        d.wait_done(["a.wav", "b.wav"])
+        r, body = self.get("/metrics")
+        self.assertEqual(r.status, 200, body)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain; version=0.0.4"))
+        self.assertEqual(r.getheader("Content-Security-Policy"),
+                         "default-src 'none'; frame-ancestors 'none'")
+        self.assertEqual(r.getheader("X-Content-Type-Options"), "nosniff")
+        self.assertIn('vmscreen_files_screened_total{spool="vm",verdict="hold"} 1', body)
+        self.assertIn('vmscreen_files_screened_total{spool="vm",verdict="pass"} 1', body)
+        self.assertIn('vmscreen_hold_items{spool="vm"} 1', body)
+        self.assertRegex(body, r'vmscreen_hold_oldest_age_seconds\{spool="vm"\} \d+')
+        self.assertRegex(body, r"vmscreen_outbox_pending [1-9]")  # the receiver is down
+        self.assertIn("vmscreen_outbox_parked 0", body)
+        for line in body.splitlines():  # exposition format: comments or name{labels} value
+            self.assertRegex(line, r"^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+]+)$")
+        r, body = self.get("/healthz")
+        self.assertEqual((r.status, body), (200, "ok\n"))
+        # a state directory gone: unhealthy, and why
+        shutil.rmtree(os.path.join(d.spool_path(), "released"))
+        r, body = self.get("/healthz")
+        self.assertEqual(r.status, 503)
+        self.assertIn("released: not a directory", body)
+        os.mkdir(os.path.join(d.spool_path(), "released"), 0o750)
+        r, body = self.get("/healthz")
+        self.assertEqual(r.status, 200, body)
+        # only GET, only these two
+        r, body = self.get("/metrics", "POST")
+        self.assertEqual(r.status, 405)
+        for path in ("/", "/metrics/../etc/passwd", "/healthz?x=<script>", "/api/items"):
+            r, body = self.get(path)
+            self.assertIn(r.status, (200, 404), path)
+            self.assertNotIn("<script>", body)
+            self.assertEqual(r.getheader("Content-Security-Policy"),
+                             "default-src 'none'; frame-ancestors 'none'")
+        self.assertEqual(d.stop(), 0)
+
+    def test_slow_client_never_blocks_screening(self):
+        d = self.d
+        d.start()
+        idle = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(8)]
+        for s in idle:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finished
+        t0 = time.time()
+        d.drop("c.wav", "clean")
+        self.assertEqual(d.wait_done(["c.wav"])["c.wav"], ["released"])
+        self.assertLess(time.time() - t0, 30)
+        r, body = self.get("/healthz")
+        self.assertEqual(r.status, 200, body)
+        for s in idle:
+            s.close()
+        self.assertEqual(d.stop(), 0)
+
+    def test_bad_listen_refused_by_check(self):
+        d = self.d
+        import subprocess
+        for bad, why in (('"localhost"', "must be ADDRESS:PORT"),
+                         ('"127.0.0.1:99999"', "port 1-65535")):
+            d.write_config(d.config_text(extra="http = { listen = %s; };" % bad))
+            r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn(why, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
