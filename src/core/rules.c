@@ -663,7 +663,8 @@ vms_rules *vms_rules_load_dir(const char *dir, char *err, size_t errlen)
 			goto fail;
 		n++;
 	}
-	qsort(names, n, sizeof *names, rules_cmp_name);
+	if (n > 1)
+		qsort(names, n, sizeof *names, rules_cmp_name);
 	for (size_t i = 0; i < n; i++) {
 		if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
 			vms_errf(err, errlen, "%s/%s: path too long", dir, names[i]);

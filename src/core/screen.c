@@ -278,7 +278,8 @@ static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels
 			}
 		}
 	}
-	qsort(r->words, r->n_words, sizeof *r->words, screen_cmp_word);
+	if (r->n_words > 1) /* qsort(NULL, 0) is undefined; nothing heard is fine */
+		qsort(r->words, r->n_words, sizeof *r->words, screen_cmp_word);
 	return 0;
 }
 

@@ -229,8 +229,12 @@ class Daemon:
                 continue
             for f in os.listdir(d):
                 if st == "incoming" and f.startswith(".claim-"):
-                    # a claim a kill interrupted: still the producer's file,
-                    # which the next start finishes or gives its name back
+                    # a claim a kill interrupted: the producer's file, which
+                    # the next start gives its name back, or removes when
+                    # the copy already landed (then the item counts, not this)
+                    item = f[len(".claim-"):]
+                    if any(os.path.exists(os.path.join(base, s2, item)) for s2 in STATES):
+                        continue
                     name = f.split("_", 1)[1]
                 elif f.startswith(".") or f.endswith(".json"):
                     continue
