@@ -298,6 +298,8 @@ static json_t *work_screen(int idx, runtime *rt, const job *j, int attempts, vms
 		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
 		return work_unscreenable(j, why);
 	}
+	/* a gate's recordings reach a client who hears every channel */
+	vms_worker_every_channel_heard(rt->vw[idx], j->sp.mode == SPOOL_GATE);
 	*r = vms_screen_file(rt->vw[idx], path, access(sidecar, F_OK) == 0 ? sidecar : NULL);
 	*wall = work_now() - t0;
 	if (*r == NULL) {

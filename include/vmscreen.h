@@ -108,6 +108,11 @@ const vms_settings *vms_engine_settings(const vms_engine *e);
 
 vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen);
 void vms_worker_free(vms_worker *w);
+/* Whether whoever receives the recording hears every channel (a voicemail
+ * played to a client: on), or only the agent's counts (a call recording
+ * with a sidecar's agent_channel: off, the default).  On, every channel is
+ * transcribed and screened for phrasing whatever the sidecar says. */
+void vms_worker_every_channel_heard(vms_worker *w, int on);
 
 /* Screen one recording.  sidecar may be NULL (then NAME.json beside the file
  * is used if present).  Never returns NULL except on out-of-memory; a file

@@ -28,6 +28,7 @@
 static int audio_headerless_format(const char *path, SF_INFO *info, char *name, size_t len);
 static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
 static int audio_check_riff_tail(int fd, off_t size, off_t pos, char *why, size_t whylen);
+static int audio_has_container_magic(const char *path, char *why, size_t whylen);
 static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
 static uint32_t audio_le32(const unsigned char *p);
 static void audio_fill_band(vms_audio *a);
@@ -96,6 +97,40 @@ static int audio_headerless_format(const char *path, SF_INFO *info, char *name, 
 		}
 	}
 	return 0;
+}
+
+/*
+ * issue 10 (second round of attacks): a file named .ulaw, .gsm or .sln is
+ * read as raw samples, but a player sniffs the content: a WAV, FLAC, Ogg,
+ * MP3, AIFF or AU file renamed so was screened as noise and played as
+ * speech.  Headerless audio never starts with a container's magic; such a
+ * file is held.  1 (why filled) or 0.
+ */
+static int audio_has_container_magic(const char *path, char *why, size_t whylen)
+{
+	SF_INFO probe;
+	SNDFILE *sf;
+	int found = 0;
+
+	/* libsndfile's own sniffing: it recognises every container it reads
+	 * and refuses raw samples (tried on u-law silence, speech in u-law,
+	 * A-law and 16-bit PCM, and the 87 real recordings converted to u-law;
+	 * raw GSM it names RAW by the extension).  By path, on its own
+	 * descriptor: libsndfile closes a descriptor it fails to open. */
+	memset(&probe, 0, sizeof probe);
+	if ((sf = sf_open(path, SFM_READ, &probe)) != NULL) {
+		if ((probe.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_RAW) {
+			SF_FORMAT_INFO fi = {.format = probe.format & SF_FORMAT_TYPEMASK};
+			sf_command(sf, SFC_GET_FORMAT_MAJOR, &fi, sizeof fi);
+			vms_errf(why, whylen,
+			         "content disagrees with name: a headerless telephony extension, "
+			         "but the file is %s (a player would play it as such)",
+			         fi.name ? fi.name : "another audio format");
+			found = 1;
+		}
+		sf_close(sf);
+	}
+	return found;
 }
 
 /*
@@ -259,7 +294,10 @@ int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char
 		         (long long)st.st_size, s->max_file_bytes);
 		goto fail;
 	}
-	if (!audio_headerless_format(path, &info, out->format, sizeof out->format)) {
+	if (audio_headerless_format(path, &info, out->format, sizeof out->format)) {
+		if (audio_has_container_magic(path, why, whylen))
+			goto fail;
+	} else {
 		if (audio_check_riff(fd, st.st_size, why, whylen) < 0)
 			goto fail;
 	}

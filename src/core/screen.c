@@ -39,7 +39,14 @@ struct vms_engine {
 struct vms_worker {
 	vms_engine *engine;
 	vms_asr *asr;
+	int every_channel_heard; /* see vms_worker_every_channel_heard */
 };
+
+/* See vmscreen.h. */
+void vms_worker_every_channel_heard(vms_worker *w, int on)
+{
+	w->every_channel_heard = on != 0;
+}
 
 typedef struct screen_hits {
 	vms_result *r;
@@ -555,15 +562,20 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
 			goto nomem;
 	int agent = audio.channels == 2 ? sc.agent_channel : -1;
-	if (agent >= 0 && screen_agent_silent(lv, agent, audio.duration_s, why, sizeof why)) {
+	/* issue 10: when the listener hears every channel (a voicemail), the
+	 * agent's words are not all that counts: a producer could put them on
+	 * the "customer" channel and name the silent one the agent */
+	int phrase_agent = w->every_channel_heard ? -1 : agent;
+	if (phrase_agent >= 0 &&
+	    screen_agent_silent(lv, agent, audio.duration_s, why, sizeof why)) {
 		screen_unscreenable(r, why);
 		goto done;
 	}
-	if (screen_transcribe(w, &audio, lv, agent, r, &alts) < 0) {
+	if (screen_transcribe(w, &audio, lv, phrase_agent, r, &alts) < 0) {
 		screen_unscreenable(r, "the speech decoder failed on this file");
 		goto done;
 	}
-	if (screen_phrasing(e, r, &alts, agent) < 0)
+	if (screen_phrasing(e, r, &alts, phrase_agent) < 0)
 		goto nomem;
 
 	vms_openline_input oi = {.words = r->words,

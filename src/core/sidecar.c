@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -93,6 +94,23 @@ int vms_sidecar_read(const char *path, vms_sidecar *out, char *why, size_t whyle
 				return -1;
 			}
 			out->agent_channel = (int)json_integer_value(val);
+		} else if (strcasecmp(key, "hangup_at") == 0 ||
+		           strcasecmp(key, "agent_channel") == 0 ||
+		           strcasecmp(key, "hangup-at") == 0 ||
+		           strcasecmp(key, "agent-channel") == 0 ||
+		           strcasecmp(key, "hangupat") == 0 ||
+		           strcasecmp(key, "agentchannel") == 0) {
+			/* issue 10: "Hangup_At" was kept as metadata and the recording
+			 * screened without its hangup mark */
+			char shown[64];
+			snprintf(shown, sizeof shown, "%s", key);
+			sidecar_printable(shown);
+			vms_errf(why, whylen,
+			         "sidecar %s: key '%s' is not 'hangup_at' or 'agent_channel' as "
+			         "written (keys are lower case with an underscore)",
+			         path, shown);
+			json_decref(root);
+			return -1;
 		} else {
 			json_object_set(out->metadata, key, val);
 		}

@@ -404,6 +404,43 @@ class CheckTest(unittest.TestCase):
                       objs[0]["alerts"][0]["evidence"])
         self.assertIn("MPEG audio is not accepted", objs[2]["alerts"][0]["evidence"])
 
+    def test_container_renamed_to_a_raw_extension_is_held(self):
+        """issue 10, second round of attacks: a WAV, FLAC or MP3 named .ulaw,
+        .gsm or .sln was read as raw samples (noise, passed) while a player
+        sniffs the content and plays the speech."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        cases = []
+        for src, ext in (("hostile.wav", ".ulaw"), ("clean.flac", ".gsm"), ("hostile.wav", ".sln")):
+            dst = os.path.join(d, "x%d%s" % (len(cases), ext))
+            shutil.copy(self.path(src), dst)
+            cases.append(dst)
+        mp3 = os.path.join(d, "m.mp3")
+        sh("sox", "-D", self.path("hostile.wav"), mp3)
+        shutil.copy(mp3, os.path.join(d, "m.ulaw"))
+        cases.append(os.path.join(d, "m.ulaw"))
+        real = os.path.join(d, "real.ulaw")  # real headerless u-law still passes
+        sh("sox", "-D", self.path("clean.wav"), "-r", "8000", "-t", "raw", "-e", "u-law", real)
+        rc, objs, err = self.check_json(*cases, real)
+        for o in objs[:-1]:
+            with self.subTest(file=o["file"]):
+                self.assertEqual(o["verdict"], "hold")
+                self.assertIn("content disagrees with name", o["alerts"][0]["evidence"])
+        self.assertEqual(objs[-1]["verdict"], "pass", objs[-1]["alerts"])
+
+    def test_sidecar_key_in_the_wrong_case_is_refused(self):
+        """issue 10, second round: {"Hangup_At": ...} was kept as metadata and
+        the recording screened without its hangup mark."""
+        d = tempfile.mkdtemp(dir=self.dir)
+        wav = os.path.join(d, "call.wav")
+        shutil.copy(self.path("open.wav"), wav)
+        for key in ("Hangup_At", "HANGUP_AT", "agent-channel"):
+            with self.subTest(key=key):
+                with open(os.path.join(d, "call.json"), "w") as f:
+                    json.dump({key: 1}, f)
+                rc, objs, err = self.check_json(wav)
+                self.assertEqual(objs[0]["verdict"], "hold")
+                self.assertIn("key '%s' is not" % key, objs[0]["alerts"][0]["evidence"])
+
     # --- unscreenable -------------------------------------------------------
 
     def assert_unscreenable(self, files):

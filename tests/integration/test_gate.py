@@ -184,6 +184,41 @@ class GateTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+class EveryChannelOnAGate(unittest.TestCase):
+    """issue 10, second round of attacks: a stereo voicemail whose sidecar
+    names the clean channel as the agent passed with the other channel's
+    insults unscreened.  A voicemail's listener hears both channels: on a
+    gate every channel is screened; on a monitor spool only the agent's
+    words count (the customer may swear)."""
+
+    def test_gate_screens_both_channels_monitor_the_agents(self):
+        d = Daemon(workers=1, spools=[("vm", "gate"), ("calls", "monitor")])
+        try:
+            stereo = os.path.join(d.dir, "st.wav")
+            subprocess.run(["sox", "-D", "-M", clip("flagged"), clip("clean"), stereo],
+                           check=True)
+            d.start()
+            for sp in ("vm", "calls"):
+                inc = os.path.join(d.spool_path(sp), "incoming")
+                with open(os.path.join(inc, ".s.json"), "w") as f:
+                    json.dump({"agent_channel": 1}, f)  # the clean one
+                os.rename(os.path.join(inc, ".s.json"), os.path.join(inc, "s.json"))
+                shutil.copy(stereo, os.path.join(inc, ".s.wav"))
+                os.rename(os.path.join(inc, ".s.wav"), os.path.join(inc, "s.wav"))
+            d.wait_done(["s.wav"], spool="vm")
+            d.wait_done(["s.wav"], spool="calls")
+            st, v = d.verdict("s.wav", spool="vm")
+            self.assertEqual(st, "hold", v["alerts"])
+            self.assertEqual(v["transcript"]["channels"], [0, 1])
+            self.assertTrue(any(a["type"] == "phrasing" for a in v["alerts"]), v["alerts"])
+            st, v = d.verdict("s.wav", spool="calls")
+            self.assertEqual((st, v["verdict"]), ("released", "pass"), v["alerts"])
+            self.assertEqual(v["transcript"]["channels"], [1])
+        finally:
+            d.close()
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
 class ReviewResumeTest(unittest.TestCase):
     """A `vmscreen release` killed between its renames (simulated by doing
     its first renames by hand), then retried: the verdict keeps its findings
