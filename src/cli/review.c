@@ -473,6 +473,20 @@ out:
 	return rc;
 }
 
+/* 1 when the item's verdict ends with a review entry for action: the
+ * decision was taken (and audited before its move). */
+static int review_already(const spool *sp, const spool_item *it, const char *action)
+{
+	json_t *v = it->has_verdict ? review_verdict(sp, it) : NULL;
+	json_t *hist = json_object_get(v, "review");
+	const char *last = json_string_value(
+	        json_object_get(json_array_get(hist, json_array_size(hist) - 1), "action"));
+	int done = last != NULL && strcmp(last, action) == 0;
+
+	json_decref(v);
+	return done;
+}
+
 /*
  * release/reject: under the spool's review lock, find the item again (it
  * may have moved meanwhile), check the move is allowed, write the decision
@@ -515,6 +529,13 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 		fprintf(stderr, "vmscreen: %s: gone from spool %s\n", o.arg, sp->name);
 		goto out;
 	}
+	if (it.state == to && review_already(sp, &it, action)) {
+		/* a retry of a decision whose move was done (killed after it) */
+		review_printf("%s: already %s (%s/%s)\n", it.id, spool_state_name(to), sp->name,
+		              it.name);
+		rc = 0;
+		goto out;
+	}
 	if (!(it.state == SPOOL_HOLD || (to == SPOOL_RELEASED && it.state == SPOOL_REJECTED))) {
 		fprintf(stderr, "vmscreen: %s: is in %s/; only items in hold/%s can be %s\n", it.id,
 		        spool_state_name(it.state), to == SPOOL_RELEASED ? " or rejected/" : "",
@@ -547,11 +568,12 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 		        strerror(errno));
 		goto out;
 	}
-	if (spool_move(sp, &it, to) != SPOOL_OK) {
-		fprintf(stderr, "vmscreen: %s: cannot move to %s/: %s\n", it.id,
-		        spool_state_name(to), strerror(errno));
-		goto out;
-	}
+	/* issue 10 (second round): the audit line goes before the move.  A
+	 * release killed after its move and before its audit line left the
+	 * log saying "held" for a delivered item, and no retry could fix it
+	 * (the item was no longer in hold/).  Now a kill before the move is
+	 * retried and audited again (at-least-once, as for verdicts); a move
+	 * that fails is audited as failed. */
 	line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "ts", now_iso,
 	                 "event", action, "spool", sp->name, "id", it.id, "name", it.name, "from",
 	                 spool_state_name(it.state), "to", spool_state_name(to), "by", who, "uid",
@@ -559,9 +581,20 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 	audit = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (audit == NULL || spool_audit_append(sc.audit_log, audit) < 0) {
 		fprintf(stderr,
-		        "vmscreen: %s: %s, but the audit log %s could not be written (the decision "
-		        "is recorded in the verdict file)\n",
-		        it.id, spool_state_name(to), sc.audit_log);
+		        "vmscreen: %s: the audit log %s cannot be written: nothing was moved\n",
+		        it.id, sc.audit_log);
+		goto out;
+	}
+	if (spool_move(sp, &it, to) != SPOOL_OK) {
+		int e = errno;
+		json_object_set_new(line, "event", json_sprintf("%s_failed", action));
+		json_object_set_new(line, "error", json_string(strerror(e)));
+		free(audit);
+		audit = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (audit != NULL)
+			spool_audit_append(sc.audit_log, audit);
+		fprintf(stderr, "vmscreen: %s: cannot move to %s/: %s\n", it.id,
+		        spool_state_name(to), strerror(e));
 		goto out;
 	}
 	review_printf("%s %s: %s/%s -> %s/\n", it.id, spool_state_name(to), sp->name, it.name,
