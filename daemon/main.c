@@ -31,8 +31,9 @@
 
 #include "daemon.h"
 
-#define MAIN_CANDS_MAX 4096 /* per spool: files being watched until stable */
-#define MAIN_SKIPS_MAX 8192 /* per spool: entries already logged as skipped */
+#define MAIN_CANDS_MAX 4096     /* per spool: files being watched until stable */
+#define MAIN_SKIPS_MAX 8192     /* per spool: entries already logged as skipped */
+#define MAIN_SKIP_LOGS_PER_S 20 /* per spool: skip lines a second, then a count */
 #define MAIN_TICK_MS 250
 
 daemon_state D = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -67,6 +68,8 @@ struct watch {
 	size_t n_skips;
 	size_t n_unlogged; /* this scan: skips the full table could not note */
 	int unsound;       /* a state directory is missing or not ours */
+	double log_window; /* skip lines logged in the current second */
+	unsigned log_lines, log_dropped;
 	int overflow_logged;
 	char ready[64][SPOOL_FILE_MAX + 1];
 	int n_ready;
@@ -127,6 +130,8 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 	for (i = 0; i < rt->sc.n_spools; i++) {
 		char why[3072], inc[SPOOL_PATH_MAX];
 		w[i].sp = rt->sc.spools[i];
+		w[i].sp.claim_max_bytes = rt->settings.max_file_bytes;
+		w[i].sp.claim_reserve_bytes = (long long)rt->dc.min_free_mb * 1024 * 1024;
 		w[i].lockfd = -1;
 		w[i].wd = -1;
 		w[i].space_ok = 1;
@@ -263,6 +268,23 @@ static void main_skip(struct watch *w, const char *name, const char *why)
 		return;
 	}
 	w->skips[w->n_skips++] = (struct skip){h, w->mark};
+	/* and at most MAIN_SKIP_LOGS_PER_S lines a second: a producer toggling
+	 * a name between a file and a FIFO flooded the journal (second round
+	 * of attacks: 2,600 lines a second) */
+	double now = main_now();
+	if (now - w->log_window >= 1.0) {
+		if (w->log_dropped > 0)
+			dlog(LOG_WARNING,
+			     "spool %s: %u more skipped entries in incoming/ not logged",
+			     w->sp.name, w->log_dropped);
+		w->log_window = now;
+		w->log_lines = 0;
+		w->log_dropped = 0;
+	}
+	if (++w->log_lines > MAIN_SKIP_LOGS_PER_S) {
+		w->log_dropped++;
+		return;
+	}
 	dlog(LOG_NOTICE, "spool %s: incoming/%s: skipped: %s", w->sp.name, name, why);
 }
 
@@ -309,6 +331,7 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 	struct watch *w = c->w;
 	struct cand *k = NULL;
 
+	main_skip_touch(w, name); /* noted skips stay noted while the name is there */
 	if (st == NULL) {
 		if (skip != NULL && name[0] != '.')
 			main_skip(w, name, skip);
@@ -317,7 +340,6 @@ static void main_scan_cb(const spool *sp, const char *name, const struct stat *s
 			main_skip(w, name, skip);
 		return;
 	}
-	main_skip_touch(w, name);
 	for (size_t i = 0; i < w->n_cands; i++)
 		if (strcmp(w->cands[i].name, name) == 0) {
 			k = &w->cands[i];
@@ -407,6 +429,11 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 				metrics_error(ERR_CLAIM);
 			if (rc == SPOOL_ERR)
 				main_skip(w, w->ready[r], "cannot be claimed (see above)");
+			if (rc == SPOOL_TOOBIG)
+				main_skip(w, w->ready[r],
+				          "not claimed: larger than screening.max_file_mb (it is "
+				          "left "
+				          "here; a gate never passes it)");
 			if (rc == SPOOL_UNSURE)
 				main_skip(
 				        w, w->ready[r],

@@ -966,6 +966,30 @@ static void spool_claim_undo(const spool *sp, const char *hidden, const char *na
  * A crash anywhere is finished or undone by spool_repair() at the next
  * start (.claim-ID_NAME: the item exists, or it gets its name back).
  */
+/*
+ * Before copying: a file over the size limit is not copied at all (second
+ * round of attacks: a 1 GiB sparse file, 0 bytes on disk, was copied in
+ * full a few times a second into a 3 MB spool, filling it for everyone),
+ * and a copy that would leave less than the reserve free waits.
+ * SPOOL_OK, SPOOL_TOOBIG or SPOOL_TEMPFAIL.
+ */
+static int spool_claim_room(const spool *sp, const char *name, const struct stat *st)
+{
+	char dir[SPOOL_PATH_MAX];
+	struct statvfs vs;
+
+	if (sp->claim_max_bytes > 0 && st->st_size > sp->claim_max_bytes)
+		return SPOOL_TOOBIG;
+	spool_path(sp, SPOOL_ACTIVE, NULL, dir, sizeof dir);
+	if (statvfs(dir, &vs) == 0 && (long long)vs.f_bavail * (long long)vs.f_frsize <
+	                                      (long long)st->st_size + sp->claim_reserve_bytes) {
+		spool_log(LOG_DEBUG, "spool %s: incoming/%s: %lld bytes do not fit: later",
+		          sp->name, name, (long long)st->st_size);
+		return SPOOL_TEMPFAIL;
+	}
+	return SPOOL_OK;
+}
+
 /* Step 1: open incoming/NAME (never following a link), check it is one
  * regular file, take the lease.  An fd, or a negative SPOOL_ code; *leased
  * says whether the filesystem granted a lease. */
@@ -999,7 +1023,8 @@ static int spool_claim_open(const spool *sp, const char *name, struct stat *st, 
 		close(fd);
 		return SPOOL_ERR;
 	}
-	if ((rc = spool_claim_lease(sp, fd)) != SPOOL_OK && rc != SPOOL_LEASELESS) {
+	if ((rc = spool_claim_room(sp, name, st)) != SPOOL_OK ||
+	    ((rc = spool_claim_lease(sp, fd)) != SPOOL_OK && rc != SPOOL_LEASELESS)) {
 		close(fd);
 		return rc;
 	}

@@ -62,6 +62,7 @@ typedef enum { SPOOL_GATE = 0, SPOOL_MONITOR = 1 } spool_mode;
 #define SPOOL_BUSY -5      /* a writer still has it open, or it changed: later */
 #define SPOOL_UNSURE -6    /* cannot tell whether a writer has it open (no lease) */
 #define SPOOL_LEASELESS -7 /* internal: the filesystem has no leases (NFS) */
+#define SPOOL_TOOBIG -8    /* over claim_max_bytes: left in incoming/ (logged once) */
 
 struct spool_backend;
 
@@ -70,6 +71,8 @@ typedef struct spool {
 	char path[SPOOL_PATH_MAX];
 	spool_mode mode;
 	const struct spool_backend *backend;
+	long long claim_max_bytes;     /* 0: no limit; larger files are not copied */
+	long long claim_reserve_bytes; /* free space a copy must leave behind */
 } spool;
 
 /* One item in a state directory, as spool_item_find()/spool_walk() see it. */
