@@ -339,9 +339,12 @@ int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char
 		goto fail;
 	}
 	/* issue 10: FLAC and Ogg must hold no more than they declare */
-	if (vms_container_check(fd, st.st_size, (long long)info.frames, info.samplerate, why,
-	                        whylen) < 0)
+	long long real_frames;
+	if (vms_container_check(fd, st.st_size, (long long)info.frames, info.samplerate,
+	                        &real_frames, why, whylen) < 0)
 		goto fail;
+	if (info.frames == SF_COUNT_MAX && real_frames != SF_COUNT_MAX)
+		info.frames = real_frames; /* "unknown" in the header: the stream's own */
 	if (s->max_duration_s > 0 && (double)info.frames / info.samplerate > s->max_duration_s) {
 		vms_errf(why, whylen, "too long: %.0f s (limit %.0f s)",
 		         (double)info.frames / info.samplerate, s->max_duration_s);

@@ -17,6 +17,7 @@
  * extra decode of a FLAC file (fast, integer only) and one read of an Ogg
  * file; other formats cost nothing.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,8 +92,8 @@ static void container_flac_error(const FLAC__StreamDecoder *d,
 
 /* Decode a FLAC file to its real end; 0 when the samples found match the
  * frames libsndfile will read, else -1 with why. */
-static int container_check_flac(int fd, off_t size, long long frames, int rate, char *why,
-                                size_t whylen)
+static int container_check_flac(int fd, off_t size, long long frames, int rate, long long *real,
+                                char *why, size_t whylen)
 {
 	struct container_flac c = {.fd = fd, .size = size};
 	FLAC__StreamDecoder *d = FLAC__stream_decoder_new();
@@ -112,6 +113,9 @@ static int container_check_flac(int fd, off_t size, long long frames, int rate, 
 		vms_errf(why, whylen, "malformed FLAC: the stream cannot be decoded to its end");
 		return -1;
 	}
+	*real = (long long)c.samples;
+	if (frames == LLONG_MAX) /* STREAMINFO says "unknown": libsndfile reads to the end */
+		return 0;
 	if ((long long)c.samples > frames + (long long)(CONTAINER_SLACK_S * rate)) {
 		vms_errf(why, whylen,
 		         "content disagrees with header: the FLAC header declares %.2f s but the "
@@ -231,15 +235,19 @@ static int container_check_ogg(int fd, off_t size, long long frames, int rate, c
 /*
  * The entry point: 0 when fd (size bytes) is not FLAC or Ogg, or holds no
  * more audio than frames at rate; else -1 with a reason for the reviewer.
+ * *real gets the frames a FLAC stream really holds (else frames): what to
+ * judge the length by when the header says "unknown" (LLONG_MAX).
  */
-int vms_container_check(int fd, off_t size, long long frames, int rate, char *why, size_t whylen)
+int vms_container_check(int fd, off_t size, long long frames, int rate, long long *real, char *why,
+                        size_t whylen)
 {
 	unsigned char magic[4];
 
+	*real = frames;
 	if (rate <= 0 || pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic)
 		return 0;
 	if (memcmp(magic, "fLaC", 4) == 0)
-		return container_check_flac(fd, size, frames, rate, why, whylen);
+		return container_check_flac(fd, size, frames, rate, real, why, whylen);
 	if (memcmp(magic, "OggS", 4) == 0)
 		return container_check_ogg(fd, size, frames, rate, why, whylen);
 	return 0;

@@ -37,7 +37,8 @@ typedef struct vms_audio {
  * reason (naming the problem, not the file) into why. */
 /* container.c: 0 unless a FLAC or Ogg file holds more audio than the
  * frames its header declares (then -1 with why). */
-int vms_container_check(int fd, off_t size, long long frames, int rate, char *why, size_t whylen);
+int vms_container_check(int fd, off_t size, long long frames, int rate, long long *real, char *why,
+                        size_t whylen);
 int vms_audio_read(const char *path, const vms_settings *s, vms_audio *out, char *why,
                    size_t whylen);
 void vms_audio_free(vms_audio *a);

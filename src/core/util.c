@@ -133,9 +133,11 @@ char *vms_next_word(char *s, char **save)
 /*
  * Byte length of a character at p that must not reach a terminal or a
  * reviewer's eyes as is, else 0: C0 controls but newline and tab, DEL, C1
- * controls (U+0080-U+009F), and the bidirectional marks, embeddings,
+ * controls (U+0080-U+009F), the bidirectional marks, embeddings,
  * overrides and isolates (U+061C, U+200E, U+200F, U+202A-U+202E,
- * U+2066-U+2069) that make text read in another order than it is stored.
+ * U+2066-U+2069) that make text read in another order than it is stored,
+ * and the invisible ones (U+200B-U+200D, U+2060, U+FEFF) that make two
+ * names look alike.
  */
 size_t vms_unsafe_char_len(const unsigned char *p)
 {
@@ -146,8 +148,12 @@ size_t vms_unsafe_char_len(const unsigned char *p)
 	if (p[0] == 0xd8 && p[1] == 0x9c)
 		return 2; /* U+061C */
 	if (p[0] == 0xe2 && p[1] == 0x80 &&
-	    (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae)))
-		return 3; /* U+200E, U+200F, U+202A-E */
+	    ((p[2] >= 0x8b && p[2] <= 0x8f) || (p[2] >= 0xaa && p[2] <= 0xae)))
+		return 3; /* U+200B-U+200F (zero-width and marks), U+202A-E */
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0xa0)
+		return 3; /* U+2060 word joiner */
+	if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		return 3; /* U+FEFF zero-width no-break space */
 	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
 		return 3; /* U+2066-9 */
 	return 0;

@@ -60,6 +60,7 @@ static int spool_mkdir(const char *path, char *err, size_t errlen);
 static int spool_write_all(int fd, const unsigned char *buf, ssize_t n);
 static void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
 static int spool_repair_claims(const spool *sp);
+static int spool_repair_attempts(const spool *sp);
 
 const spool_backend spool_backend_fs = {
         .name = "fs",
@@ -1143,7 +1144,15 @@ static void spool_claim_finish(const spool *sp, const spool_item *it, int sideca
 		spool_name_stem(it->name, stem, sizeof stem);
 		snprintf(f, sizeof f, "%s.json", stem);
 		spool_path(sp, SPOOL_INCOMING, f, p, sizeof p);
-		unlink(p);
+		/* a sidecar left behind would be the next same-named recording's */
+		if (unlink(p) < 0 && errno != ENOENT) {
+			/* keep .claim-ID_NAME: the next start's repair finishes again */
+			spool_log(LOG_ERR,
+			          "spool %s: cannot remove incoming/%s after claiming %s: %s (the "
+			          "next recording named %s would take it; the next start retries)",
+			          sp->name, f, it->file, strerror(errno), it->name);
+			return;
+		}
 	}
 	char hidden[sizeof it->file + 16];
 	snprintf(hidden, sizeof hidden, SPOOL_CLAIM_PREFIX "%s", it->file);
@@ -1437,6 +1446,53 @@ static int spool_claim_copied_sidecar(const spool *sp, const spool_item *it)
 	return copied;
 }
 
+/* 1 when active/ holds a file of item id. */
+static int spool_active_has(const spool *sp, const char *id)
+{
+	char dir[SPOOL_PATH_MAX];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	spool_path(sp, SPOOL_ACTIVE, NULL, dir, sizeof dir);
+	if ((d = opendir(dir)) == NULL)
+		return 1; /* cannot tell: keep */
+	while (!found && (de = readdir(d)) != NULL)
+		found = strncmp(de->d_name, id, SPOOL_ID_LEN) == 0 &&
+		        de->d_name[SPOOL_ID_LEN] == '_';
+	closedir(d);
+	return found;
+}
+
+/* Attempt counters (active/.attempts-ID) of items no longer in active/: a
+ * failed unlink after the move left them for good (second round of
+ * attacks).  Run at start-up, before any worker counts. */
+static int spool_repair_attempts(const spool *sp)
+{
+	char dir[SPOOL_PATH_MAX], p[SPOOL_PATH_MAX];
+	const size_t plen = strlen(".attempts-");
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	spool_path(sp, SPOOL_ACTIVE, NULL, dir, sizeof dir);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".attempts-", plen) != 0 ||
+		    !spool_id_ok(de->d_name + plen) || spool_active_has(sp, de->d_name + plen))
+			continue;
+		spool_path(sp, SPOOL_ACTIVE, de->d_name, p, sizeof p);
+		if (unlink(p) == 0) {
+			spool_log(LOG_NOTICE, "spool %s: removed active/%s: its item has gone",
+			          sp->name, de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 /*
  * Claims a crash interrupted: incoming/.claim-ID_NAME is the producer's
  * file.  If item ID exists, the claim got as far as the copy: finish it
@@ -1496,7 +1552,7 @@ int spool_repair(const spool *sp)
 {
 	struct spool_rent *ents = NULL;
 	size_t n = 0, cap = 0;
-	int repaired = spool_repair_claims(sp);
+	int repaired = spool_repair_claims(sp) + spool_repair_attempts(sp);
 	time_t now = time(NULL);
 
 	for (int st = SPOOL_ACTIVE; st < SPOOL_NSTATES; st++) {

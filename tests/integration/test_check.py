@@ -383,6 +383,16 @@ class CheckTest(unittest.TestCase):
         self.assertIsNotNone(m, objs[3]["alerts"])
         self.assertAlmostEqual(float(m.group(1)), short / 16000, places=1)
         self.assertAlmostEqual(float(m.group(2)), total / 16000, places=1)
+        # total_samples 0 is legal ("unknown"): judged by the stream itself
+        # (second round of attacks: it was held with a nonsense length)
+        flac[21] &= 0xF0
+        flac[22:26] = bytes(4)
+        unknown = os.path.join(d, "unknown.flac")
+        with open(unknown, "wb") as f:
+            f.write(flac)
+        rc, objs, err = self.check_json(unknown)
+        self.assertEqual(objs[0]["verdict"], "pass", objs[0]["alerts"])
+        self.assertAlmostEqual(objs[0]["duration_s"], total / 16000, places=1)
 
     def test_wav_tail_and_mpeg_that_a_player_would_play_further_are_held(self):
         """issue 10, in general form: bytes after a WAV's data chunk that are

@@ -355,10 +355,13 @@ class ReviewCommands(unittest.TestCase):
         d.start()
         d.drop("a.wav", "flagged")
         bidi = "invoice\u202egnp.wav"  # reads as "invoicevaw.png"
+        zwsp = "a.wav\u200b.wav"     # looks like a second copy of a.wav
         d.drop(bidi)
+        d.drop(zwsp)
         d.wait_done(["a.wav"])
         time.sleep(1.5)
         self.assertEqual(d.where().get(bidi), ["incoming"])
+        self.assertEqual(d.where().get(zwsp), ["incoming"])
         self.assertIn("control or bidirectional-override character", d.log_text())
         ida = d.verdict("a.wav")[1]["id"]
         r = d.cli("reject", ida, "--reason", "\x1b]0;pwned\x07\x1b[2J rude \u202eevil")

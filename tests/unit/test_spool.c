@@ -300,10 +300,22 @@ END_TEST
 START_TEST(test_repair_removes_stale_temp_in_active)
 {
 	char p[1024];
+	char q[1024], r[1024];
+	spool_item it;
 	sp_path(SPOOL_ACTIVE, ".tmp-1-1-x.verdict.json", p, sizeof p);
 	write_file(p, "partial");
+	/* an attempt counter whose item has gone, and one whose item is here */
+	sp_path(SPOOL_ACTIVE, ".attempts-20250101T000000Z-0000dead", q, sizeof q);
+	write_file(q, "3\n");
+	make_item("kept.wav", &it);
+	char f[64];
+	snprintf(f, sizeof f, ".attempts-%s", it.id);
+	sp_path(SPOOL_ACTIVE, f, r, sizeof r);
+	write_file(r, "1\n");
 	spool_repair(&sp);
 	ck_assert(!exists(p));
+	ck_assert(!exists(q));
+	ck_assert(exists(r));
 }
 END_TEST
 
