@@ -439,8 +439,13 @@ class ReviewCommands(unittest.TestCase):
         self.assertEqual(v["review"][0]["reason"], "customer asked for it; wording ok")
         # the verdict travelled with it
         self.assertEqual(st, "released")
-        # release twice: refused, nothing moves
+        # release twice: already done (a retry after a crash must succeed),
+        # nothing moves and no second audit line
         r = d.cli("release", ida, "--reason", "again")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("already released", r.stdout)
+        # the other way is refused: a rejected item is released, never the reverse
+        r = d.cli("reject", ida, "--reason", "changed my mind")
         self.assertEqual(r.returncode, 1)
         self.assertIn("is in released/", r.stderr)
         r = d.cli("show", "20990101T000000Z-00000000")
