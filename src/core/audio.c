@@ -29,6 +29,7 @@ static int audio_headerless_format(const char *path, SF_INFO *info, char *name, 
 static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
 static int audio_check_riff_tail(int fd, off_t size, off_t pos, char *why, size_t whylen);
 static int audio_has_container_magic(const char *path, char *why, size_t whylen);
+static int audio_check_fmt(int fd, off_t body, uint32_t len, char *why, size_t whylen);
 static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
 static uint32_t audio_le32(const unsigned char *p);
 static void audio_fill_band(vms_audio *a);
@@ -134,6 +135,34 @@ static int audio_has_container_magic(const char *path, char *why, size_t whylen)
 }
 
 /*
+ * A PCM fmt chunk must agree with itself: 8, 16, 24 or 32 bits, and a
+ * block align of channels x bytes per sample (second round of attacks: 7
+ * bits with block align 1 was read as silence and passed, while a player
+ * plays 8-bit noise of the same bytes).  Compressed formats are left to
+ * libsndfile.
+ */
+static int audio_check_fmt(int fd, off_t body, uint32_t len, char *why, size_t whylen)
+{
+	unsigned char f[16];
+
+	if (len < sizeof f || pread(fd, f, sizeof f, body) != (ssize_t)sizeof f)
+		return 0; /* libsndfile judges a short fmt */
+	unsigned tag = f[0] | f[1] << 8, ch = f[2] | f[3] << 8;
+	unsigned align = f[12] | f[13] << 8, bits = f[14] | f[15] << 8;
+	if (tag != 1 && tag != 3) /* PCM, IEEE float */
+		return 0;
+	if ((bits != 8 && bits != 16 && bits != 24 && bits != 32 && bits != 64) ||
+	    align != ch * (bits / 8)) {
+		vms_errf(why, whylen,
+		         "content disagrees with header: a PCM fmt of %u bits, %u channel(s) and "
+		         "block align %u does not add up",
+		         bits, ch, align);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * issue 10: after the data chunk there may be only whole chunks (LIST,
  * id3, cue...) and one pad byte.  Bytes that are not chunks are audio a
  * lenient player may play past the declared end, and nobody screened.
@@ -183,8 +212,11 @@ static int audio_check_riff(int fd, off_t size, char *why, size_t whylen)
 			break;
 		uint32_t len = audio_le32(ck + 4);
 		off_t body = pos + 8;
-		if (memcmp(ck, "fmt ", 4) == 0)
+		if (memcmp(ck, "fmt ", 4) == 0) {
 			have_fmt = 1;
+			if (audio_check_fmt(fd, body, len, why, whylen) < 0)
+				return -1;
+		}
 		if (memcmp(ck, "data", 4) == 0) {
 			if (!have_fmt) {
 				vms_errf(why, whylen, "malformed WAV: data chunk before fmt chunk");

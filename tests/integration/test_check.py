@@ -413,6 +413,18 @@ class CheckTest(unittest.TestCase):
         self.assertIn("bytes after the WAV data chunk are not chunks",
                       objs[0]["alerts"][0]["evidence"])
         self.assertIn("MPEG audio is not accepted", objs[2]["alerts"][0]["evidence"])
+        # a PCM fmt that does not add up (7 bits, block align 1): a player
+        # plays noise of bytes that were screened as something else
+        bits7 = os.path.join(d, "bits7.wav")
+        data = bytearray(wav)
+        i = data.find(b"fmt ")
+        data[i + 20:i + 22] = (1).to_bytes(2, "little")
+        data[i + 22:i + 24] = (7).to_bytes(2, "little")
+        with open(bits7, "wb") as f:
+            f.write(data)
+        rc, objs, err = self.check_json(bits7)
+        self.assertEqual(objs[0]["verdict"], "hold")
+        self.assertIn("does not add up", objs[0]["alerts"][0]["evidence"])
 
     def test_container_renamed_to_a_raw_extension_is_held(self):
         """issue 10, second round of attacks: a WAV, FLAC or MP3 named .ulaw,
