@@ -131,7 +131,6 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 		char why[3072], inc[SPOOL_PATH_MAX];
 		w[i].sp = rt->sc.spools[i];
 		w[i].sp.claim_max_bytes = rt->settings.max_file_bytes;
-		w[i].sp.claim_reserve_bytes = (long long)rt->dc.min_free_mb * 1024 * 1024;
 		w[i].lockfd = -1;
 		w[i].wd = -1;
 		w[i].space_ok = 1;

@@ -970,24 +970,15 @@ static void spool_claim_undo(const spool *sp, const char *hidden, const char *na
 /*
  * Before copying: a file over the size limit is not copied at all (second
  * round of attacks: a 1 GiB sparse file, 0 bytes on disk, was copied in
- * full a few times a second into a 3 MB spool, filling it for everyone),
- * and a copy that would leave less than the reserve free waits.
- * SPOOL_OK, SPOOL_TOOBIG or SPOOL_TEMPFAIL.
+ * full a few times a second into a 3 MB spool, filling it for everyone).
+ * A copy that does not fit fails with ENOSPC and is retried, like any
+ * other write on a full disk.  SPOOL_OK or SPOOL_TOOBIG.
  */
 static int spool_claim_room(const spool *sp, const char *name, const struct stat *st)
 {
-	char dir[SPOOL_PATH_MAX];
-	struct statvfs vs;
-
+	(void)name;
 	if (sp->claim_max_bytes > 0 && st->st_size > sp->claim_max_bytes)
 		return SPOOL_TOOBIG;
-	spool_path(sp, SPOOL_ACTIVE, NULL, dir, sizeof dir);
-	if (statvfs(dir, &vs) == 0 && (long long)vs.f_bavail * (long long)vs.f_frsize <
-	                                      (long long)st->st_size + sp->claim_reserve_bytes) {
-		spool_log(LOG_DEBUG, "spool %s: incoming/%s: %lld bytes do not fit: later",
-		          sp->name, name, (long long)st->st_size);
-		return SPOOL_TEMPFAIL;
-	}
 	return SPOOL_OK;
 }
 

@@ -72,7 +72,6 @@ typedef struct spool {
 	spool_mode mode;
 	const struct spool_backend *backend;
 	long long claim_max_bytes;     /* 0: no limit; larger files are not copied */
-	long long claim_reserve_bytes; /* free space a copy must leave behind */
 } spool;
 
 /* One item in a state directory, as spool_item_find()/spool_walk() see it. */

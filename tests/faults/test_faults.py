@@ -492,10 +492,13 @@ class KillNine(Base):
         for st in ("released", "hold"):
             files = os.listdir(os.path.join(base, st))
             audio = [f for f in files if not f.endswith(".json")]
-            side = [f for f in files if f.endswith(".json") and not f.endswith(".verdict.json")]
+            side = [f for f in files if f.endswith(".json") and not f.endswith(".verdict.json")
+                    and not f.endswith(".claim.json")]
+            claims = [f for f in files if f.endswith(".claim.json")]
             self.assertEqual(len(side), sum(1 for f in audio
                                             if int(f.split("_", 1)[1][2:5]) % 3 == 0), st)
-            self.assertEqual(len(files) - len(side), 2 * len(audio), st)
+            self.assertEqual(len(claims), len(audio), st)  # issue 10: a claim record each
+            self.assertEqual(len(files) - len(side) - len(claims), 2 * len(audio), st)
             self.assertEqual([f for f in files if f.startswith(".")], [], st)
         held = {v["id"] for st, v in ids.values() if st == "hold"}
         delivered = {json.loads(q["body"])["data"]["id"] for q in self.rx.delivered()}
