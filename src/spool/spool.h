@@ -71,7 +71,7 @@ typedef struct spool {
 	char path[SPOOL_PATH_MAX];
 	spool_mode mode;
 	const struct spool_backend *backend;
-	long long claim_max_bytes;     /* 0: no limit; larger files are not copied */
+	long long claim_max_bytes; /* 0: no limit; larger files are not copied */
 } spool;
 
 /* One item in a state directory, as spool_item_find()/spool_walk() see it. */
