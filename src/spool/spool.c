@@ -974,9 +974,8 @@ static void spool_claim_undo(const spool *sp, const char *hidden, const char *na
  * A copy that does not fit fails with ENOSPC and is retried, like any
  * other write on a full disk.  SPOOL_OK or SPOOL_TOOBIG.
  */
-static int spool_claim_room(const spool *sp, const char *name, const struct stat *st)
+static int spool_claim_room(const spool *sp, const struct stat *st)
 {
-	(void)name;
 	if (sp->claim_max_bytes > 0 && st->st_size > sp->claim_max_bytes)
 		return SPOOL_TOOBIG;
 	return SPOOL_OK;
@@ -1015,7 +1014,7 @@ static int spool_claim_open(const spool *sp, const char *name, struct stat *st, 
 		close(fd);
 		return SPOOL_ERR;
 	}
-	if ((rc = spool_claim_room(sp, name, st)) != SPOOL_OK ||
+	if ((rc = spool_claim_room(sp, st)) != SPOOL_OK ||
 	    ((rc = spool_claim_lease(sp, fd)) != SPOOL_OK && rc != SPOOL_LEASELESS)) {
 		close(fd);
 		return rc;
