@@ -61,6 +61,7 @@ static int spool_write_all(int fd, const unsigned char *buf, ssize_t n);
 static void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
 static int spool_repair_claims(const spool *sp);
 static int spool_repair_attempts(const spool *sp);
+static void spool_companion_name(const spool_item *it, const char *suffix, char *buf, size_t len);
 
 const spool_backend spool_backend_fs = {
         .name = "fs",
@@ -409,20 +410,26 @@ void spool_item_path(const spool *sp, const spool_item *it, char *buf, size_t le
 /* Path of the item's sidecar (ID_STEM.json), present or not. */
 void spool_item_sidecar(const spool *sp, const spool_item *it, char *buf, size_t len)
 {
-	char stem[sizeof it->file], f[sizeof it->file + 8];
+	char f[sizeof it->file + 8];
+
+	spool_companion_name(it, ".json", f, sizeof f);
+	spool_path(sp, it->state, f, buf, len);
+}
+
+/* The one namer of companions: ID_STEM plus suffix (".json",
+ * ".verdict.json", ".claim.json"). */
+static void spool_companion_name(const spool_item *it, const char *suffix, char *buf, size_t len)
+{
+	char stem[sizeof it->file];
 
 	spool_name_stem(it->file, stem, sizeof stem);
-	snprintf(f, sizeof f, "%s.json", stem);
-	spool_path(sp, it->state, f, buf, len);
+	snprintf(buf, len, "%s%s", stem, suffix);
 }
 
 /* File name of the item's verdict: ID_STEM.verdict.json. */
 void spool_item_verdict_file(const spool_item *it, char *buf, size_t len)
 {
-	char stem[sizeof it->file];
-
-	spool_name_stem(it->file, stem, sizeof stem);
-	snprintf(buf, len, "%s.verdict.json", stem);
+	spool_companion_name(it, ".verdict.json", buf, len);
 }
 
 /* Path of the item's verdict, present or not. */
@@ -437,10 +444,7 @@ void spool_item_verdict(const spool *sp, const spool_item *it, char *buf, size_t
 /* File name of the item's claim record: ID_STEM.claim.json. */
 void spool_item_claim_file(const spool_item *it, char *buf, size_t len)
 {
-	char stem[sizeof it->file];
-
-	spool_name_stem(it->file, stem, sizeof stem);
-	snprintf(buf, len, "%s.claim.json", stem);
+	spool_companion_name(it, ".claim.json", buf, len);
 }
 
 /* Path of the item's claim record, present or not. */
@@ -456,12 +460,9 @@ void spool_item_claim(const spool *sp, const spool_item *it, char *buf, size_t l
 static void spool_item_companions(const spool_item *it,
                                   char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64])
 {
-	char stem[sizeof it->file];
-
-	spool_name_stem(it->file, stem, sizeof stem);
-	snprintf(names[0], SPOOL_FILE_MAX + 64, "%s.json", stem);
-	snprintf(names[1], SPOOL_FILE_MAX + 64, "%s.claim.json", stem);
-	snprintf(names[2], SPOOL_FILE_MAX + 64, "%s.verdict.json", stem);
+	spool_companion_name(it, ".json", names[0], SPOOL_FILE_MAX + 64);
+	spool_companion_name(it, ".claim.json", names[1], SPOOL_FILE_MAX + 64);
+	spool_companion_name(it, ".verdict.json", names[2], SPOOL_FILE_MAX + 64);
 }
 
 /* The item whose id (or file name) is given, searched in every state
@@ -1074,8 +1075,7 @@ static int spool_claim_place(const spool *sp, int fd, const struct stat *st, int
 		return rc;
 	spool_name_stem(it->name, stem, sizeof stem);
 	snprintf(sc, sizeof sc, "%s.json", stem);
-	spool_name_stem(it->file, scfile, sizeof scfile - 5);
-	strcat(scfile, ".json");
+	spool_companion_name(it, ".json", scfile, sizeof scfile);
 	if ((rc = spool_claim_sidecar_copy(sp, sc, scfile, ci)) != SPOOL_OK ||
 	    (rc = spool_claim_record(sp, it, it->name, ci)) != SPOOL_OK)
 		return rc;
