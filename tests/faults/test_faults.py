@@ -299,7 +299,11 @@ class DiskFull(Base):
         print("\n  disk full: %d files, %d done while space trickled back, %d write "
               "failures logged" % (len(names), partial, log.count("No space left on device")),
               file=sys.stderr)
-        self.assertGreater(log.count("left in active/ to retry"), 0)
+        # Which write meets the full disk first (the claim's copy, the
+        # verdict, the audit line or the outbox entry) depends on timing
+        # here; a failure after the claim is forced, not left to chance, in
+        # test_outbox_full_... and test_audit_log_fills_mid_line.
+        self.assertGreater(log.count("No space left on device"), 0)
 
     def test_audit_log_fills_mid_line(self):
         """The audit log's filesystem fills in the middle of a line: the
