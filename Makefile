@@ -11,7 +11,7 @@ SYSCONFDIR ?= /etc
 DESTDIR   ?=
 CC        ?= cc
 CXX       ?= c++
-PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto fasttext flac libmicrohttpd
+PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto fasttext flac libmicrohttpd libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
@@ -37,7 +37,7 @@ CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc $
 LEARNED_MODEL := models/phrasing.ftz
 AGENT_LM  := models/agent.lm.bin
 CORE_SRC  := $(wildcard src/core/*.c) $(wildcard src/core/*.cc)
-OPS_SRC   := $(wildcard src/conf/*.c src/spool/*.c src/alert/*.c)
+OPS_SRC   := $(wildcard src/conf/*.c src/spool/*.c src/alert/*.c src/review/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)

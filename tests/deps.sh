@@ -4,7 +4,7 @@
 # exact command to run and fails.
 set -euo pipefail
 PKGS=(build-essential pkg-config python3
-      libsndfile1-dev libflac-dev libmicrohttpd-dev libsamplerate0-dev libpocketsphinx-dev pocketsphinx pocketsphinx-en-us
+      libsndfile1-dev libflac-dev libmicrohttpd-dev libsodium-dev libsamplerate0-dev libpocketsphinx-dev pocketsphinx pocketsphinx-en-us
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
       libfasttext-dev fasttext irstlm sphinxbase-utils

@@ -45,6 +45,7 @@ static int cli_usage(FILE *fp)
 	        "       vmscreen show [--config FILE] ID\n"
 	        "       vmscreen release [--config FILE] ID --reason TEXT\n"
 	        "       vmscreen reject [--config FILE] ID --reason TEXT\n"
+	        "       vmscreen passwd NAME [--users-file FILE] [--delete]\n"
 	        "       vmscreen --version\n"
 	        "\n"
 	        "check screens recordings (WAV, FLAC, Ogg, raw .ulaw/.alaw/.gsm/.sln) for open\n"
@@ -318,6 +319,8 @@ int main(int argc, char **argv)
 		return review_cmd_release(argc - 1, argv + 1);
 	if (strcmp(cmd, "reject") == 0)
 		return review_cmd_reject(argc - 1, argv + 1);
+	if (strcmp(cmd, "passwd") == 0)
+		return review_cmd_passwd(argc - 1, argv + 1);
 #endif
 	fprintf(stderr, "vmscreen: unknown command '%s'\n", cmd);
 	return cli_usage(stderr);

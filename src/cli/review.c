@@ -23,12 +23,15 @@
 #include "cli/review.h"
 #include "conf/conf.h"
 #include "core/internal.h" /* vms_unsafe_char_len */
+#include "review/review.h"
 #include "spool/spool.h"
 
 #ifndef VMS_SYSCONFDIR
 #define VMS_SYSCONFDIR "/etc/vmscreen"
 #endif
-#define REVIEW_VERDICT_MAX (64L * 1024 * 1024)
+#ifndef VMS_SERVICE_USER
+#define VMS_SERVICE_USER "vmscreen"
+#endif
 
 struct review_opts {
 	const char *config;
@@ -36,18 +39,19 @@ struct review_opts {
 	const char *state;
 	const char *reason;
 	int json;
-	const char *arg; /* the one positional argument (ID) */
+	const char *arg;  /* the one positional argument (ID) */
+	int config_given; /* --config was on the command line */
+	int deciding;     /* release/reject: set by the caller before parsing */
 };
 
 static void review_log(int prio, const char *msg);
 static int review_parse(int argc, char **argv, struct review_opts *o, int want_arg,
                         const char *usage);
-static int review_load(const struct review_opts *o, config_t *cfg, spool_conf *sc);
+static int review_load(struct review_opts *o, config_t *cfg, spool_conf *sc);
+static int review_may_choose_config(void);
 static json_t *review_verdict(const spool *sp, const spool_item *it);
-static int review_find(const spool_conf *sc, const char *spool_name, const char *id,
-                       const spool **sp, spool_item *it);
 static int review_decide(int argc, char **argv, const char *action, spool_state to);
-static void review_who(char *buf, size_t len);
+static void review_who(char *buf, size_t len, decision_who *dw);
 static void review_not_found(const char *id, const char *spool_name);
 static void review_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -111,6 +115,7 @@ static int review_parse(int argc, char **argv, struct review_opts *o, int want_a
 		switch (c) {
 		case 'c':
 			o->config = optarg;
+			o->config_given = 1;
 			break;
 		case 's':
 			o->spool = optarg;
@@ -142,18 +147,21 @@ static int review_parse(int argc, char **argv, struct review_opts *o, int want_a
 		fprintf(stderr, "usage: vmscreen %s\n", usage);
 		return 2;
 	}
-	if (o->config == NULL)
-		o->config = getenv("VMSCREEN_CONFIG");
-	if (o->config == NULL || o->config[0] == '\0')
-		o->config = VMS_SYSCONFDIR "/vmscreend.conf";
 	spool_set_logger(review_log);
 	return 0;
 }
 
-/* Read the daemon's configuration: spools and audit log. */
-static int review_load(const struct review_opts *o, config_t *cfg, spool_conf *sc)
+/* Read the daemon's configuration: spools and audit log.  The file is
+ * --config, else $VMSCREEN_CONFIG (for a decision only when this user may
+ * choose), else the installed one. */
+static int review_load(struct review_opts *o, config_t *cfg, spool_conf *sc)
 {
 	char err[8192];
+
+	if (o->config == NULL && (!o->deciding || review_may_choose_config()))
+		o->config = getenv("VMSCREEN_CONFIG");
+	if (o->config == NULL || o->config[0] == '\0')
+		o->config = VMS_SYSCONFDIR "/vmscreend.conf";
 
 	if (vms_conf_read(cfg, o->config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: %s\n", err);
@@ -179,45 +187,12 @@ static int review_load(const struct review_opts *o, config_t *cfg, spool_conf *s
 /* The item's verdict object, or NULL (with a message) when unreadable. */
 static json_t *review_verdict(const spool *sp, const spool_item *it)
 {
-	char path[SPOOL_PATH_MAX], err[SPOOL_PATH_MAX + 128];
-	json_error_t jerr;
-	char *text;
-	json_t *v;
+	char err[SPOOL_PATH_MAX + 256];
+	json_t *v = decision_verdict(sp, it, err, sizeof err);
 
-	spool_item_verdict(sp, it, path, sizeof path);
-	if ((text = spool_read_file(path, REVIEW_VERDICT_MAX, err, sizeof err)) == NULL) {
-		fprintf(stderr, "vmscreen: verdict %s\n", err);
-		return NULL;
-	}
-	v = json_loads(text, 0, &jerr);
-	free(text);
-	if (v == NULL || !json_is_object(v)) {
-		fprintf(stderr, "vmscreen: %s: line %d: %s\n", path, jerr.line,
-		        v ? "not a JSON object" : jerr.text);
-		json_decref(v);
-		return NULL;
-	}
+	if (v == NULL)
+		fprintf(stderr, "vmscreen: %s\n", err);
 	return v;
-}
-
-/* Find an item by id in the named spool or in all of them. */
-static int review_find(const spool_conf *sc, const char *spool_name, const char *id,
-                       const spool **sp, spool_item *it)
-{
-	int denied = 0;
-
-	for (size_t i = 0; i < sc->n_spools; i++) {
-		if (spool_name != NULL && strcmp(sc->spools[i].name, spool_name) != 0)
-			continue;
-		if (spool_item_find(&sc->spools[i], id, it) == 0) {
-			*sp = &sc->spools[i];
-			return 0;
-		}
-		if (errno == EACCES || errno == EPERM)
-			denied = errno;
-	}
-	errno = denied ? denied : ENOENT;
-	return -1;
 }
 
 /* The "not found" message: permission denied is said as such (issue 10). */
@@ -233,21 +208,71 @@ static void review_not_found(const char *id, const char *spool_name)
 		        spool_name ? spool_name : "any spool");
 }
 
-/* Who is deciding: the sudo caller when there is one, and the account. */
-static void review_who(char *buf, size_t len)
+/* The kernel's login uid of this process (pam_loginuid sets it at login;
+ * sudo and su keep it, and a process cannot change its own without
+ * CAP_AUDIT_CONTROL), or -1 when there is none (no login session). */
+static long review_login_uid(void)
 {
-	struct passwd *pw = getpwuid(getuid());
-	const char *sudo = getenv("SUDO_USER");
-	char acct[64];
+	FILE *f = fopen("/proc/self/loginuid", "re");
+	unsigned long v = 4294967295UL;
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 4294967295UL;
+		fclose(f);
+	}
+	return v >= 4294967295UL ? -1 : (long)v;
+}
+
+/* An account's name, or "uid N". */
+static void review_user_name(long uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid((uid_t)uid);
 
 	if (pw != NULL)
-		snprintf(acct, sizeof acct, "%s", pw->pw_name);
+		snprintf(buf, len, "%s", pw->pw_name);
 	else
-		snprintf(acct, sizeof acct, "uid %u", (unsigned)getuid());
-	if (sudo != NULL && sudo[0] != '\0' && strcmp(sudo, acct) != 0)
-		snprintf(buf, len, "%s (as %s)", sudo, acct);
-	else
+		snprintf(buf, len, "uid %ld", uid);
+}
+
+/*
+ * Who is deciding, from the kernel and never from the environment (issue
+ * 11: SUDO_USER=anyone wrote anyone into the audit log).  The account is
+ * getuid()'s; the person behind a sudo or su to it is the login uid.
+ * Without a login session the record says so rather than naming the
+ * service account alone.
+ */
+static void review_who(char *buf, size_t len, decision_who *dw)
+{
+	char acct[64], person[64];
+
+	dw->uid = (long)getuid();
+	dw->login_uid = review_login_uid();
+	dw->via = "cli";
+	dw->by = buf;
+	review_user_name(dw->uid, acct, sizeof acct);
+	if (dw->login_uid < 0) {
+		snprintf(buf, len, "%s (no login session)", acct);
+		return;
+	}
+	review_user_name(dw->login_uid, person, sizeof person);
+	if (dw->login_uid == dw->uid)
 		snprintf(buf, len, "%s", acct);
+	else
+		snprintf(buf, len, "%s (as %s)", person, acct);
+}
+
+/*
+ * 1 when this process may choose its configuration (--config,
+ * $VMSCREEN_CONFIG) for a decision: root and the service account (tests,
+ * staging).  Anyone else decides with the installed configuration, so a
+ * reviewer cannot point the audit log elsewhere (issue 11).
+ */
+static int review_may_choose_config(void)
+{
+	struct passwd *pw = getpwnam(VMS_SERVICE_USER);
+
+	return getuid() == 0 || (pw != NULL && pw->pw_uid == getuid());
 }
 
 struct list_row {
@@ -400,7 +425,7 @@ int review_cmd_show(int argc, char **argv)
 	if (review_load(&o, &cfg, &sc) < 0)
 		return 1;
 	rc = 1;
-	if (review_find(&sc, o.spool, o.arg, &sp, &it) < 0) {
+	if (decision_find(&sc, o.spool, o.arg, &sp, &it) < 0) {
 		review_not_found(o.arg, o.spool);
 		goto out;
 	}
@@ -473,139 +498,53 @@ out:
 	return rc;
 }
 
-/* 1 when the item's verdict ends with a review entry for action: the
- * decision was taken (and audited before its move). */
-static int review_already(const spool *sp, const spool_item *it, const char *action)
-{
-	json_t *v = it->has_verdict ? review_verdict(sp, it) : NULL;
-	json_t *hist = json_object_get(v, "review");
-	const char *last = json_string_value(
-	        json_object_get(json_array_get(hist, json_array_size(hist) - 1), "action"));
-	int done = last != NULL && strcmp(last, action) == 0;
-
-	json_decref(v);
-	return done;
-}
-
 /*
- * release/reject: under the spool's review lock, find the item again (it
- * may have moved meanwhile), check the move is allowed, write the decision
- * into the verdict file, move the item, append the audit line.
+ * release/reject: decision_make() does the work (the console makes the same
+ * call); here, who is asking and what to print.
  */
 static int review_decide(int argc, char **argv, const char *action, spool_state to)
 {
 	struct review_opts o;
 	spool_conf sc;
 	config_t cfg;
-	const spool *sp;
-	spool_item it;
-	char who[256], now_iso[40], vfile[SPOOL_PATH_MAX], usage[128];
-	struct timespec now;
-	json_t *v = NULL, *hist, *line = NULL;
-	char *text = NULL, *audit = NULL;
-	int rc, lk = -1;
+	char who[256], usage[128], msg[SPOOL_PATH_MAX + 512];
+	decision_who dw;
+	int rc;
 
 	snprintf(usage, sizeof usage, "%s ID --reason TEXT [--config FILE] [--spool S]", action);
 	if ((rc = review_parse(argc, argv, &o, 1, usage)) != 0)
 		return rc == 1 ? 0 : rc;
+	if (o.config_given && !review_may_choose_config()) {
+		fprintf(stderr,
+		        "vmscreen: %s: --config is only for root and the %s account; reviewers "
+		        "decide with the installed configuration (%s)\n",
+		        action, VMS_SERVICE_USER, VMS_SYSCONFDIR "/vmscreend.conf");
+		return 2;
+	}
 	if (o.reason == NULL || o.reason[0] == '\0') {
 		fprintf(stderr,
 		        "vmscreen: %s: --reason TEXT is required (it goes to the audit log)\n",
 		        action);
 		return 2;
 	}
+	o.deciding = 1;
 	if (review_load(&o, &cfg, &sc) < 0)
 		return 1;
-	rc = 1;
-	if (review_find(&sc, o.spool, o.arg, &sp, &it) < 0) {
-		review_not_found(o.arg, o.spool);
-		goto out;
-	}
-	if ((lk = spool_lock(sp, "review", 1)) < 0) {
-		fprintf(stderr, "vmscreen: spool %s: cannot lock: %s\n", sp->name, strerror(errno));
-		goto out;
-	}
-	if (spool_item_find(sp, it.id, &it) < 0) {
-		fprintf(stderr, "vmscreen: %s: gone from spool %s\n", o.arg, sp->name);
-		goto out;
-	}
-	if (it.state == to && review_already(sp, &it, action)) {
-		/* a retry of a decision whose move was done (killed after it) */
-		review_printf("%s: already %s (%s/%s)\n", it.id, spool_state_name(to), sp->name,
-		              it.name);
+	review_who(who, sizeof who, &dw);
+	switch (decision_make(&sc, o.spool, o.arg, to, &dw, o.reason, NULL, msg, sizeof msg)) {
+	case DECISION_OK:
+	case DECISION_ALREADY:
+		review_printf("%s\n", msg);
 		rc = 0;
-		goto out;
+		break;
+	case DECISION_NOT_FOUND:
+		review_not_found(o.arg, o.spool);
+		rc = 1;
+		break;
+	default:
+		fprintf(stderr, "vmscreen: %s\n", msg);
+		rc = 1;
 	}
-	if (!(it.state == SPOOL_HOLD || (to == SPOOL_RELEASED && it.state == SPOOL_REJECTED))) {
-		fprintf(stderr, "vmscreen: %s: is in %s/; only items in hold/%s can be %s\n", it.id,
-		        spool_state_name(it.state), to == SPOOL_RELEASED ? " or rejected/" : "",
-		        spool_state_name(to));
-		goto out;
-	}
-	if ((v = it.has_verdict ? review_verdict(sp, &it) : json_object()) == NULL) {
-		fprintf(stderr,
-		        "vmscreen: %s: the verdict file is unreadable; fix or remove it first\n",
-		        it.id);
-		goto out;
-	}
-	review_who(who, sizeof who);
-	clock_gettime(CLOCK_REALTIME, &now);
-	spool_iso_time(&now, now_iso, sizeof now_iso);
-	if (!json_is_array(hist = json_object_get(v, "review"))) {
-		hist = json_array();
-		json_object_set_new(v, "review", hist);
-	}
-	json_array_append_new(hist,
-	                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "action", action, "from",
-	                                spool_state_name(it.state), "to", spool_state_name(to),
-	                                "by", who, "at", now_iso, "reason", o.reason));
-	json_object_set_new(v, "state", json_string(spool_state_name(to)));
-	if ((text = vms_verdict_dumps(v, JSON_INDENT(2))) == NULL)
-		goto out;
-	spool_item_verdict_file(&it, vfile, sizeof vfile);
-	if (spool_put(sp, it.state, vfile, text, strlen(text)) != SPOOL_OK) {
-		fprintf(stderr, "vmscreen: %s: cannot update the verdict file: %s\n", it.id,
-		        strerror(errno));
-		goto out;
-	}
-	/* issue 10 (second round): the audit line goes before the move.  A
-	 * release killed after its move and before its audit line left the
-	 * log saying "held" for a delivered item, and no retry could fix it
-	 * (the item was no longer in hold/).  Now a kill before the move is
-	 * retried and audited again (at-least-once, as for verdicts); a move
-	 * that fails is audited as failed. */
-	line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "ts", now_iso,
-	                 "event", action, "spool", sp->name, "id", it.id, "name", it.name, "from",
-	                 spool_state_name(it.state), "to", spool_state_name(to), "by", who, "uid",
-	                 (int)getuid(), "reason", o.reason);
-	audit = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (audit == NULL || spool_audit_append(sc.audit_log, audit) < 0) {
-		fprintf(stderr,
-		        "vmscreen: %s: the audit log %s cannot be written: nothing was moved\n",
-		        it.id, sc.audit_log);
-		goto out;
-	}
-	if (spool_move(sp, &it, to) != SPOOL_OK) {
-		int e = errno;
-		json_object_set_new(line, "event", json_sprintf("%s_failed", action));
-		json_object_set_new(line, "error", json_string(strerror(e)));
-		free(audit);
-		audit = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (audit != NULL)
-			spool_audit_append(sc.audit_log, audit);
-		fprintf(stderr, "vmscreen: %s: cannot move to %s/: %s\n", it.id,
-		        spool_state_name(to), strerror(e));
-		goto out;
-	}
-	review_printf("%s %s: %s/%s -> %s/\n", it.id, spool_state_name(to), sp->name, it.name,
-	              spool_state_name(to));
-	rc = 0;
-out:
-	spool_unlock(lk);
-	free(audit);
-	free(text);
-	json_decref(line);
-	json_decref(v);
 	spool_conf_free(&sc);
 	config_destroy(&cfg);
 	return rc;

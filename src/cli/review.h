@@ -13,5 +13,7 @@ int review_cmd_list(int argc, char **argv);
 int review_cmd_show(int argc, char **argv);
 int review_cmd_release(int argc, char **argv);
 int review_cmd_reject(int argc, char **argv);
+/* vmscreen passwd NAME: a console account (passwd.c) */
+int review_cmd_passwd(int argc, char **argv);
 
 #endif

@@ -460,6 +460,55 @@ class ReviewCommands(unittest.TestCase):
             self.assertTrue(a["reason"])
         self.assertIsNone(d.proc.poll())  # the daemon did not mind
 
+    def test_decisions_name_the_real_user(self):
+        """issue 11: the audit log's `by` comes from the kernel (the uid and
+        the login uid), never from $SUDO_USER; a user other than root or the
+        service account cannot point a decision at another config (and so
+        at another audit log)."""
+        d = self.d
+        d.start()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        env = dict(os.environ, VMSCREEN_CONFIG=d.conf, SUDO_USER="mallory")
+        r = subprocess.run([CLI, "release", ida, "--reason", "fine"], capture_output=True,
+                           text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = [a for a in d.audit_lines() if a["event"] == "release"][-1]
+        self.assertNotIn("mallory", json.dumps(line))
+        self.assertEqual(line["uid"], os.getuid())
+        self.assertEqual(line["via"], "cli")
+        with open("/proc/self/loginuid") as f:
+            luid = int(f.read())
+        if luid == 4294967295:
+            self.assertIn("(no login session)", line["by"])
+            self.assertNotIn("login_uid", line)
+        else:
+            self.assertEqual(line["login_uid"], luid)
+        if os.geteuid() != 0:
+            return
+
+        def nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        other = os.path.join(d.dir, "other.conf")
+        shutil.copy(d.conf, other)
+        os.chmod(other, 0o644)
+        for args, env in ((["--config", other], dict(os.environ)),):
+            r = subprocess.run([CLI, "reject", ida, "--reason", "x"] + args,
+                               capture_output=True, text=True, env=env, preexec_fn=nobody,
+                               timeout=60)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--config is only for root and the", r.stderr)
+        # $VMSCREEN_CONFIG is not honoured for nobody's decision: the
+        # installed config is read instead (absent here, or not this spool)
+        r = subprocess.run([CLI, "reject", ida, "--reason", "x"], capture_output=True,
+                           text=True, env=dict(os.environ, VMSCREEN_CONFIG=other),
+                           preexec_fn=nobody, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn(other, r.stderr)
+        self.assertEqual(d.where()["a.wav"], ["released"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
