@@ -1,7 +1,7 @@
 /*
- * audit.c - the audit log (JSON Lines, append-only, fsynced) and the
- * configuration both the daemon and the review commands read: spools and
- * the audit log path.
+ * audit.c - the audit log (JSON Lines, append-only, fsynced, each line
+ * chained to the one before by its SHA-256) and the configuration both the
+ * daemon and the review commands read: spools and the audit log path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,16 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "spool/spool.h"
 
 #define SPOOL_AUDIT_DEFAULT "/var/log/vmscreen/audit.jsonl"
+
+#define SPOOL_AUDIT_CHUNK 65536
+#define SPOOL_AUDIT_TRIES 8
+static const char spool_audit_zero[SPOOL_SHA256_HEX] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
 
 static int spool_audit_write_all(int fd, const char *buf, size_t len);
 
@@ -36,36 +43,264 @@ static int spool_audit_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* A SHA-256 digest as lowercase hex. */
+static void spool_audit_hexify(const unsigned char *md, char hex[SPOOL_SHA256_HEX])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+/* See spool.h: the hash the audit chain uses, for the verifier too. */
+int spool_sha256_hex(const void *data, size_t len, char hex[SPOOL_SHA256_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		errno = ENOMEM;
+		return -1;
+	}
+	spool_audit_hexify(md, hex);
+	return 0;
+}
+
+/* SHA-256 of the bytes [from, to) of fd, read forwards in chunks (a line
+ * can be any length).  0 or -1. */
+static int spool_audit_hash_range(int fd, off_t from, off_t to, char hex[SPOOL_SHA256_HEX])
+{
+	unsigned char buf[SPOOL_AUDIT_CHUNK], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		errno = ENOMEM;
+		goto out;
+	}
+	while (from < to) {
+		size_t want = to - from < (off_t)sizeof buf ? (size_t)(to - from) : sizeof buf;
+		ssize_t n = pread(fd, buf, want, from);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO; /* shorter than fstat said: we hold the lock */
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			goto out;
+		from += n;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32) {
+		spool_audit_hexify(md, hex);
+		rc = 0;
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* Offset of the last newline in [0, end) of fd, or -1 when there is none:
+ * read backwards from end in chunks.  0 or -1 on a read error. */
+static int spool_audit_rfind_nl(int fd, off_t end, off_t *nl)
+{
+	char buf[SPOOL_AUDIT_CHUNK];
+
+	*nl = -1;
+	while (end > 0) {
+		size_t want = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+		ssize_t n = pread(fd, buf, want, end - (off_t)want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)want) {
+			if (n >= 0)
+				errno = EIO;
+			return -1;
+		}
+		const char *p = memrchr(buf, '\n', want);
+		if (p != NULL) {
+			*nl = end - (off_t)want + (p - buf);
+			return 0;
+		}
+		end -= (off_t)want;
+	}
+	return 0;
+}
+
 /*
- * Append one line.  O_APPEND makes each write land at the end; the flock
- * keeps lines from different processes (daemon, reviewers) whole even if a
- * write is split; fsync makes the line durable before the caller goes on.
+ * The hash of the last whole line (its bytes without the newline) of the
+ * open file fd of size bytes: 1 and hex, 0 when the file holds no whole
+ * line, -1 on a read error.  *torn: the file ends in a fragment (no final
+ * newline), which is skipped.
+ */
+static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], int *torn)
+{
+	off_t end = size, nl;
+	char last;
+
+	*torn = 0;
+	if (size == 0)
+		return 0;
+	if (pread(fd, &last, 1, size - 1) != 1)
+		return -1;
+	if (last != '\n') {
+		*torn = 1;
+		if (spool_audit_rfind_nl(fd, size, &nl) < 0)
+			return -1;
+		if (nl < 0)
+			return 0;
+		end = nl + 1;
+	}
+	/* end is just past the newline that ends the last whole line */
+	if (spool_audit_rfind_nl(fd, end - 1, &nl) < 0)
+		return -1;
+	return spool_audit_hash_range(fd, nl + 1, end - 1, hex) < 0 ? -1 : 1;
+}
+
+/*
+ * Where the chain continues from when the log holds no whole line: the
+ * last line of the rotated predecessor AUDIT_PATH.1 (logrotate's default
+ * rename, or copytruncate), read under a shared flock so that a writer
+ * still appending to it finishes first; 64 zeros when there is none.  A
+ * predecessor that cannot be read is logged and the chain starts afresh
+ * (verify will show the break) rather than stopping every audited action.
+ */
+static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HEX])
+{
+	char rot[SPOOL_PATH_MAX + 3];
+	struct stat st;
+	int fd, torn, r = -1;
+
+	memcpy(hex, spool_audit_zero, SPOOL_SHA256_HEX);
+	snprintf(rot, sizeof rot, "%s.1", audit_path);
+	fd = open(rot, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			spool_log(LOG_WARNING,
+			          "audit log %s: cannot read %s to continue its chain: %s",
+			          audit_path, rot, strerror(errno));
+		return;
+	}
+	while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	if (fstat(fd, &st) < 0)
+		r = -1;
+	else if (!S_ISREG(st.st_mode))
+		errno = EINVAL;
+	else
+		r = spool_audit_tail(fd, st.st_size, hex, &torn);
+	if (r < 0) {
+		spool_log(LOG_WARNING, "audit log %s: cannot read %s to continue its chain: %s",
+		          audit_path, rot, strerror(errno));
+		memcpy(hex, spool_audit_zero, SPOOL_SHA256_HEX);
+	}
+	close(fd);
+}
+
+/* Take fd's flock and fstat it: 1 when audit_path still names it, 0 when
+ * a rotation renamed it meanwhile, -1 on an error. */
+static int spool_audit_lock(int fd, const char *audit_path, struct stat *st)
+{
+	struct stat now;
+
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (fstat(fd, st) < 0)
+		return -1;
+	return lstat(audit_path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+/*
+ * Open the log for appending (and reading its last line) and take its
+ * flock.  A writer that opened the file just before a rotation renamed it
+ * would append to the predecessor after the new file's first line had
+ * chained to the predecessor's last: once locked, the path must still name
+ * the open file, else it is opened again.  The fd and its fstat, or -1.
+ */
+static int spool_audit_open(const char *audit_path, struct stat *st)
+{
+	for (int i = 0; i < SPOOL_AUDIT_TRIES; i++) {
+		int fd = open(audit_path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		              0640);
+		int r = fd < 0 ? -1 : spool_audit_lock(fd, audit_path, st), e = errno;
+
+		if (r == 1)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		if (r < 0)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/*
+ * The line as written: "prev":"HEX" spliced in after the caller's leading
+ * '{' (no comma for an empty object), a newline at the end, and one in
+ * front when the file ends in a fragment, so that the fragment stays a
+ * line of its own for verify to report instead of swallowing this one.
+ */
+static char *spool_audit_compose(const char *line, const char *prev, int torn, size_t *len)
+{
+	const char *rest = line + 1;
+	int empty = rest[strspn(rest, " \t\r")] == '}';
+	char *buf = NULL;
+	int n = asprintf(&buf, "%s{\"prev\":\"%s\"%s%s\n", torn ? "\n" : "", prev, empty ? "" : ",",
+	                 rest);
+
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return buf;
+}
+
+/*
+ * Append one line, chained to the one before it (tamper evidence: see
+ * spool.h).  O_APPEND makes each write land at the end; the flock keeps
+ * lines from different processes (daemon, reviewers) whole even if a
+ * write is split, and makes "the last line" well defined while we hash it;
+ * fsync makes the line durable before the caller goes on.  Cost per
+ * append, under the lock: one backward scan from the end to the start of
+ * the last line and one forward read of it to hash it (from the page
+ * cache, as a rule); an empty log reads AUDIT_PATH.1's last line instead.
  */
 int spool_audit_append(const char *audit_path, const char *line)
 {
-	size_t len = strlen(line);
-	char *buf = malloc(len + 2);
-	int fd = -1, rc = -1;
+	char prev[SPOOL_SHA256_HEX], *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd = -1, rc = -1, torn = 0, r;
 
-	if (buf == NULL)
-		return -1;
-	memcpy(buf, line, len);
-	buf[len] = '\n';
-	buf[len + 1] = '\0';
-	fd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
+	if (line[0] != '{' || strchr(line, '\n') != NULL) {
+		errno = EINVAL; /* one compact JSON object, as jansson writes it */
 		goto fail;
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			goto fail;
+	}
+	if ((fd = spool_audit_open(audit_path, &st)) < 0)
+		goto fail;
+	if ((r = spool_audit_tail(fd, st.st_size, prev, &torn)) < 0)
+		goto fail;
+	if (r == 0)
+		spool_audit_rotated(audit_path, prev);
+	if (torn)
+		spool_log(LOG_WARNING,
+		          "audit log %s: ends in a partial line (a write cut short); the new line "
+		          "chains to the last whole one and `vmscreen audit verify` will report it",
+		          audit_path);
+	if ((buf = spool_audit_compose(line, prev, torn, &len)) == NULL)
+		goto fail;
 	/* issue 6: on a full disk write(2) can land part of the line and then
 	 * fail; the next append would glue a whole line onto that fragment and
-	 * leave one line that is not JSON.  Remember where the line starts and
-	 * cut a failed write back to it (every writer holds the flock). */
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (spool_audit_write_all(fd, buf, len + 1) < 0) {
+	 * leave one line that is not JSON.  Cut a failed write back to where
+	 * the line started (every writer holds the flock). */
+	if (spool_audit_write_all(fd, buf, len) < 0) {
 		int e = errno;
 		if (ftruncate(fd, st.st_size) < 0)
 			spool_log(LOG_ERR, "audit log %s: cannot remove a partial line: %s",

@@ -213,10 +213,23 @@ void spool_iso_time(const struct timespec *ts, char *buf, size_t len);
 
 /*
  * Audit log: JSON Lines, one object per line, appended with O_APPEND under
- * flock and fsynced before returning.  line is one JSON object without
- * newline.  0 or -1 (logged).
+ * flock and fsynced before returning.  line is one compact JSON object
+ * text starting with '{', without newline (else EINVAL).  0 or -1 (logged).
+ *
+ * The log is a hash chain: each line is written with "prev" first, the
+ * lowercase hex SHA-256 of the previous line's bytes (without its
+ * newline).  The first line of an empty log chains to the last line of
+ * AUDIT_PATH.1 when a rotation left one, else prev is 64 zeros.  A log
+ * that ends in a fragment (a torn write) gets a newline first and the new
+ * line chains to the last whole line, so that `vmscreen audit verify`
+ * reports the fragment.
  */
 int spool_audit_append(const char *audit_path, const char *line);
+
+/* SHA-256 of len bytes as lowercase hex into hex (SPOOL_SHA256_HEX bytes:
+ * 64 digits and a NUL): the audit chain's hash.  0 or -1. */
+#define SPOOL_SHA256_HEX 65
+int spool_sha256_hex(const void *data, size_t len, char hex[SPOOL_SHA256_HEX]);
 
 /* Spools and the audit log as configured (shared by daemon and CLI). */
 typedef struct spool_conf {

@@ -439,8 +439,12 @@ START_TEST(test_audit_append)
 	snprintf(p, sizeof p, "%s/audit.jsonl", root);
 	ck_assert_int_eq(spool_audit_append(p, "{\"a\":1}"), 0);
 	ck_assert_int_eq(spool_audit_append(p, "{\"b\":2}"), 0);
-	char *t = spool_read_file(p, 1000, err, sizeof err);
-	ck_assert_str_eq(t, "{\"a\":1}\n{\"b\":2}\n");
+	char *t = spool_read_file(p, 1000, err, sizeof err), want[256], h[SPOOL_SHA256_HEX];
+	/* chained: see test_audit.c */
+	ck_assert_int_eq(spool_sha256_hex(t, strcspn(t, "\n"), h), 0);
+	snprintf(want, sizeof want, "{\"prev\":\"%064d\",\"a\":1}\n{\"prev\":\"%s\",\"b\":2}\n", 0,
+	         h);
+	ck_assert_str_eq(t, want);
 	free(t);
 	snprintf(p, sizeof p, "%s/missing/audit.jsonl", root);
 	ck_assert_int_eq(spool_audit_append(p, "{}"), -1);
