@@ -5,6 +5,7 @@
  *   vmscreen check [--config FILE] [--json] --text FILE|-
  *   vmscreen rules [--config FILE] (--lint | --test "sentence")
  *   vmscreen list | show | release | reject ...   (the review workflow)
+ *   vmscreen audit verify | false-alarms ...       (the audit log)
  *
  * `check` calls exactly the screening path the daemon calls.
  */
@@ -20,6 +21,7 @@
 #include "review.h"
 #define HAVE_REVIEW 1
 #endif
+#include "audit_cmd.h"
 
 #define EXIT_PASS 0
 #define EXIT_HELD 1
@@ -46,6 +48,8 @@ static int cli_usage(FILE *fp)
 	        "       vmscreen release [--config FILE] ID --reason TEXT\n"
 	        "       vmscreen reject [--config FILE] ID --reason TEXT\n"
 	        "       vmscreen passwd NAME [--users-file FILE] [--delete]\n"
+	        "       vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...]\n"
+	        "       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
 	        "       vmscreen --version\n"
 	        "\n"
 	        "check screens recordings (WAV, FLAC, Ogg, raw .ulaw/.alaw/.gsm/.sln) for open\n"
@@ -310,6 +314,8 @@ int main(int argc, char **argv)
 		return cli_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "rules") == 0)
 		return cli_rules(argc - 1, argv + 1);
+	if (strcmp(cmd, "audit") == 0)
+		return audit_cmd(argc - 1, argv + 1);
 #ifdef HAVE_REVIEW
 	if (strcmp(cmd, "list") == 0)
 		return review_cmd_list(argc - 1, argv + 1);

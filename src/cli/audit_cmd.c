@@ -1,0 +1,578 @@
+/*
+ * audit_cmd.c - `vmscreen audit verify` and `vmscreen audit false-alarms`.
+ *
+ * verify reads the audit log (or the files named, oldest first: the chain
+ * runs across them) line by line and checks that every line is a JSON
+ * object whose "prev" is the SHA-256 of the line before it (see
+ * spool_audit_append).  Lines without "prev" at the very start of the first
+ * file were written before the log was chained and are only counted.  The
+ * first break is reported with its file and line number and a best guess
+ * at what happened, from the neighbouring hashes: a line whose successor
+ * does not chain to it was changed (or lines after it were removed); a line
+ * the next line skips over was inserted; a last line without a newline is
+ * torn.  A chain proves nothing about the lines after the last one anybody
+ * kept a hash of, so the head (the hash of the last line) is printed for an
+ * operator to record elsewhere.
+ *
+ * false-alarms prints the reviewers' false_alarm events as clean test
+ * lines for the phrasing corpora.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cli/audit_cmd.h"
+#include "conf/conf.h"
+#include "core/internal.h" /* vms_unsafe_char_len */
+#include "spool/spool.h"
+
+#ifndef VMS_SYSCONFDIR
+#define VMS_SYSCONFDIR "/etc/vmscreen"
+#endif
+#define AUDIT_OK 0
+#define AUDIT_BROKEN 1
+#define AUDIT_USAGE 2
+#define AUDIT_ZERO "0000000000000000000000000000000000000000000000000000000000000000"
+#define AUDIT_USAGE_TEXT                                                                           \
+	"usage: vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...]\n"                  \
+	"       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
+
+struct audit_opts {
+	const char *config;
+	int json, tsv;
+	char **files; /* the files named, or the configured log */
+	size_t n_files;
+	char log[SPOOL_PATH_MAX]; /* the configured log when none is named */
+	char *one[1];
+};
+
+/* One line of the log as verify sees it. */
+typedef struct audit_rec {
+	size_t file; /* index into the files */
+	long line;   /* 1-based, within its file */
+	char hash[SPOOL_SHA256_HEX];
+	int json;                    /* a JSON object */
+	int torn;                    /* the last line of its file, without a newline */
+	int has_prev;                /* has a "prev" member */
+	char prev[SPOOL_SHA256_HEX]; /* its value when 64 lowercase hex digits, else "" */
+} audit_rec;
+
+/* Reads the files one line after another. */
+typedef struct audit_reader {
+	char *const *files;
+	size_t n, cur;
+	FILE *fp;
+	long line;
+	char *buf;
+	size_t cap;
+} audit_reader;
+
+/* The state of verify between lines, and the break when found. */
+typedef struct audit_verify {
+	audit_rec a, b; /* the line two back and the line before */
+	int have_a, have_b, chained;
+	long pre;                          /* lines before the chain began */
+	char chain_from[SPOOL_SHA256_HEX]; /* prev of a first line with nothing before it */
+	long *lines;                       /* per file */
+	char (*heads)[SPOOL_SHA256_HEX];   /* per file: hash of the last line so far */
+	size_t bad_file;
+	long bad_line;
+	const char *problem;
+	char what[256];
+} audit_verify;
+
+/* Log lines of the spool module, as plain messages for a terminal. */
+static void audit_log(int prio, const char *msg)
+{
+	if (prio <= LOG_NOTICE)
+		fprintf(stderr, "vmscreen: %s\n", msg);
+}
+
+/*
+ * Options of both subcommands (argv[0] is the subcommand).  The config is
+ * found as the review commands find it; it is read only when no file is
+ * named.  0, or an exit status (help: -1).
+ */
+static int audit_parse(int argc, char **argv, struct audit_opts *o)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"tsv", no_argument, NULL, 't'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	int c;
+
+	optind = 0;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "c:jth", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 't':
+			o->tsv = 1;
+			break;
+		case 'h':
+			fputs(AUDIT_USAGE_TEXT, stdout);
+			return -1;
+		default:
+			fputs(AUDIT_USAGE_TEXT, stderr);
+			return AUDIT_USAGE;
+		}
+	}
+	o->files = argv + optind;
+	o->n_files = (size_t)(argc - optind);
+	if (o->config == NULL)
+		o->config = getenv("VMSCREEN_CONFIG");
+	if (o->config == NULL || o->config[0] == '\0')
+		o->config = VMS_SYSCONFDIR "/vmscreend.conf";
+	spool_set_logger(audit_log);
+	return 0;
+}
+
+/* With no file named, the configured audit log.  0 or -1 (said). */
+static int audit_default_file(struct audit_opts *o)
+{
+	char err[8192];
+	config_t cfg;
+	spool_conf sc;
+
+	if (o->n_files > 0)
+		return 0;
+	if (vms_conf_read(&cfg, o->config, err, sizeof err) < 0) {
+		fprintf(stderr, "vmscreen: %s\n", err);
+		return -1;
+	}
+	if (spool_conf_load(&cfg, &sc, err, sizeof err) < 0) {
+		fprintf(stderr, "vmscreen: %s: %s\n", o->config, err);
+		config_destroy(&cfg);
+		return -1;
+	}
+	snprintf(o->log, sizeof o->log, "%s", sc.audit_log);
+	spool_conf_free(&sc);
+	config_destroy(&cfg);
+	o->one[0] = o->log;
+	o->files = o->one;
+	o->n_files = 1;
+	return 0;
+}
+
+/* 1 if s is 64 lowercase hex digits. */
+static int audit_is_hex(const char *s)
+{
+	return s != NULL && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+/* Fill rec from the line in r->buf (n bytes, with its newline if any);
+ * *obj gets the object when obj is not NULL. */
+static void audit_rec_fill(audit_reader *r, size_t n, audit_rec *rec, json_t **obj)
+{
+	json_error_t jerr;
+	json_t *o, *p;
+
+	memset(rec, 0, sizeof *rec);
+	rec->file = r->cur;
+	rec->line = r->line;
+	rec->torn = r->buf[n - 1] != '\n';
+	if (!rec->torn)
+		n--;
+	if (spool_sha256_hex(r->buf, n, rec->hash) < 0)
+		rec->hash[0] = '\0'; /* out of memory: matches nothing */
+	/* duplicate keys refused: a second "prev" must not hide the first */
+	o = json_loadb(r->buf, n, JSON_REJECT_DUPLICATES, &jerr);
+	rec->json = json_is_object(o);
+	if (rec->json && (p = json_object_get(o, "prev")) != NULL) {
+		rec->has_prev = 1;
+		if (audit_is_hex(json_string_value(p)))
+			memcpy(rec->prev, json_string_value(p), SPOOL_SHA256_HEX);
+	}
+	if (obj != NULL && rec->json)
+		*obj = o;
+	else
+		json_decref(o);
+}
+
+/*
+ * The next line of the files, in order: 1 and *rec (and *obj, the parsed
+ * object or NULL, when obj is given), 0 after the last line of the last
+ * file, -1 when a file cannot be read (said).
+ */
+static int audit_next(audit_reader *r, audit_rec *rec, json_t **obj)
+{
+	ssize_t n;
+
+	if (obj != NULL)
+		*obj = NULL;
+	for (;;) {
+		if (r->fp == NULL) {
+			if (r->cur >= r->n)
+				return 0;
+			if ((r->fp = fopen(r->files[r->cur], "rb")) == NULL) {
+				fprintf(stderr, "vmscreen: audit log %s: %m\n", r->files[r->cur]);
+				return -1;
+			}
+			r->line = 0;
+		}
+		if ((n = getline(&r->buf, &r->cap, r->fp)) > 0)
+			break;
+		if (ferror(r->fp)) {
+			fprintf(stderr, "vmscreen: audit log %s: read error\n", r->files[r->cur]);
+			return -1;
+		}
+		fclose(r->fp);
+		r->fp = NULL;
+		r->cur++;
+	}
+	r->line++;
+	audit_rec_fill(r, (size_t)n, rec, obj);
+	return 1;
+}
+
+/* Close what the reader holds. */
+static void audit_reader_close(audit_reader *r)
+{
+	if (r->fp != NULL)
+		fclose(r->fp);
+	free(r->buf);
+}
+
+/* Record the first break: problem (a short key) at file:line. */
+static void audit_break(audit_verify *v, const audit_rec *at, const char *problem, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+static void audit_break(audit_verify *v, const audit_rec *at, const char *problem, const char *fmt,
+                        ...)
+{
+	va_list ap;
+
+	v->bad_file = at->file;
+	v->bad_line = at->line;
+	v->problem = problem;
+	va_start(ap, fmt);
+	vsnprintf(v->what, sizeof v->what, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * c's prev is not the hash of the line before it (b).  Name the likeliest
+ * culprit from the neighbours: a prev equal to the hash two back means b
+ * was inserted; a next line d chaining to b means c was inserted; d not
+ * chaining to c either means c itself was changed; else b was changed or
+ * lines between b and c were removed (the hashes cannot tell these apart).
+ */
+static int audit_mismatch(audit_verify *v, const audit_rec *c, audit_reader *r)
+{
+	audit_rec d;
+	int nd = audit_next(r, &d, NULL);
+
+	if (nd < 0)
+		return -1;
+	if (v->have_a && strcmp(c->prev, v->a.hash) == 0)
+		audit_break(v, &v->b, "inserted",
+		            "inserted: the next line's prev is the hash of the line before it");
+	else if (nd > 0 && d.has_prev && strcmp(d.prev, v->b.hash) == 0)
+		audit_break(v, c, "inserted",
+		            "inserted: its prev does not match the line before, and the next "
+		            "line chains past it");
+	else if (nd > 0 && d.has_prev && strcmp(d.prev, c->hash) != 0)
+		audit_break(v, c, "changed",
+		            "changed: its prev does not match the line before, and the next "
+		            "line's prev does not match it");
+	else
+		audit_break(v, &v->b, "changed_or_removed",
+		            "changed, or lines after it were removed: the next line's prev is "
+		            "not its hash");
+	return 1;
+}
+
+/* A line that is not a JSON object: a torn write the next line chains
+ * past (what spool_audit_append leaves after a crash), or damage. */
+static int audit_not_json(audit_verify *v, const audit_rec *c, audit_reader *r)
+{
+	audit_rec d;
+	int nd = audit_next(r, &d, NULL);
+	const char *before = v->have_b ? v->b.hash : AUDIT_ZERO;
+
+	if (nd < 0)
+		return -1;
+	if (nd > 0 && d.has_prev && strcmp(d.prev, before) == 0)
+		audit_break(v, c, "torn",
+		            "not JSON: a torn write (a write cut short; the next line chains "
+		            "past it)");
+	else
+		audit_break(v, c, "not_json", "not a JSON object: changed or inserted");
+	return 1;
+}
+
+/* Check one line against the ones before it: 0 fine, 1 a break (recorded
+ * in v), -1 a read error. */
+static int audit_check(audit_verify *v, const audit_rec *c, audit_reader *r)
+{
+	if (c->torn) {
+		audit_break(v, c, "torn",
+		            "torn: no newline at its end (a write cut short, or the file was "
+		            "truncated)");
+		return 1;
+	}
+	if (!c->json)
+		return audit_not_json(v, c, r);
+	if (!c->has_prev) {
+		if (!v->chained && c->file == 0)
+			return v->pre++, 0; /* written before the log was chained */
+		audit_break(v, c, "no_prev",
+		            "has no \"prev\": inserted (or written by a version without the "
+		            "chain after the chain began)");
+		return 1;
+	}
+	if (!v->chained && !v->have_b) {
+		v->chained = 1; /* the first line given: what it chains to is not here */
+		memcpy(v->chain_from, c->prev, SPOOL_SHA256_HEX);
+		return 0;
+	}
+	v->chained = 1;
+	if (strcmp(c->prev, v->b.hash) == 0)
+		return 0;
+	return audit_mismatch(v, c, r);
+}
+
+/* Walk every line; 0 intact, 1 broken, -1 unreadable. */
+static int audit_walk(audit_verify *v, char *const *files, size_t n)
+{
+	audit_reader r = {.files = files, .n = n};
+	audit_rec c;
+	int got, rc = 0;
+
+	while ((got = audit_next(&r, &c, NULL)) > 0) {
+		if ((rc = audit_check(v, &c, &r)) != 0)
+			break;
+		v->a = v->b;
+		v->have_a = v->have_b;
+		v->b = c;
+		v->have_b = 1;
+		v->lines[c.file] = c.line;
+		memcpy(v->heads[c.file], c.hash, SPOOL_SHA256_HEX);
+	}
+	audit_reader_close(&r);
+	return got < 0 ? -1 : rc;
+}
+
+/* verify's answer as one JSON object. */
+static void audit_report_json(const audit_verify *v, int rc, char *const *files, size_t n)
+{
+	json_t *out, *arr = json_array();
+	json_int_t total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		total += v->lines[i];
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "file", files[i], "lines",
+		                                     (json_int_t)v->lines[i], "head", v->heads[i]));
+	}
+	if (rc == 0)
+		out = json_pack("{s:b, s:o, s:I, s:s, s:I, s:s?}", "ok", 1, "files", arr, "lines",
+		                total, "head", v->heads[n - 1], "before_chain", (json_int_t)v->pre,
+		                "chain_from", v->chain_from[0] ? v->chain_from : NULL);
+	else {
+		json_decref(arr);
+		out = json_pack("{s:b, s:s, s:I, s:s, s:s}", "ok", 0, "file", files[v->bad_file],
+		                "line", (json_int_t)v->bad_line, "problem", v->problem, "error",
+		                v->what);
+	}
+	char *t = out ? json_dumps(out, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+	if (t != NULL)
+		printf("%s\n", t);
+	free(t);
+	json_decref(out);
+}
+
+/* Print verify's answer (text or JSON); returns the exit status. */
+static int audit_report(const audit_verify *v, int rc, char *const *files, size_t n, int json)
+{
+	if (json) {
+		audit_report_json(v, rc, files, n);
+		return rc == 0 ? AUDIT_OK : AUDIT_BROKEN;
+	}
+	if (rc != 0) {
+		printf("audit log %s: line %ld: %s\n", files[v->bad_file], v->bad_line, v->what);
+		return AUDIT_BROKEN;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("audit log %s: %ld lines, chain intact, head %s\n", files[i], v->lines[i],
+		       v->heads[i]);
+	if (v->pre > 0)
+		printf("audit log %s: %ld lines before the chain began (written by a version "
+		       "without it)\n",
+		       files[0], v->pre);
+	if (v->chain_from[0] && strcmp(v->chain_from, AUDIT_ZERO) != 0)
+		printf("audit log %s: the chain continues from a line not given here (a "
+		       "rotated file?): prev %s\n",
+		       files[0], v->chain_from);
+	return AUDIT_OK;
+}
+
+/* vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...] */
+static int audit_cmd_verify(int argc, char **argv)
+{
+	struct audit_opts o = {0};
+	audit_verify v = {0};
+	int rc = audit_parse(argc, argv, &o);
+
+	if (rc != 0)
+		return rc < 0 ? AUDIT_OK : rc;
+	if (audit_default_file(&o) < 0)
+		return AUDIT_USAGE;
+	v.lines = calloc(o.n_files, sizeof *v.lines);
+	v.heads = calloc(o.n_files, sizeof *v.heads);
+	if (v.lines == NULL || v.heads == NULL) {
+		fprintf(stderr, "vmscreen: out of memory\n");
+		rc = AUDIT_USAGE;
+		goto out;
+	}
+	memcpy(v.heads[0], AUDIT_ZERO, SPOOL_SHA256_HEX);
+	if ((rc = audit_walk(&v, o.files, o.n_files)) < 0) {
+		rc = AUDIT_USAGE;
+		goto out;
+	}
+	/* an empty file's head is the head before it */
+	for (size_t i = 1; i < o.n_files; i++)
+		if (v.lines[i] == 0)
+			memcpy(v.heads[i], v.heads[i - 1], SPOOL_SHA256_HEX);
+	rc = audit_report(&v, rc, o.files, o.n_files, o.json);
+out:
+	free(v.lines);
+	free(v.heads);
+	fflush(stdout);
+	return rc;
+}
+
+/* s with control and bidirectional-override characters, tabs and
+ * newlines shown as spaces (for a TSV line or a comment), malloc'd. */
+static char *audit_clean(const char *s)
+{
+	char *out = strdup(s ? s : ""), *w = out;
+
+	if (out == NULL)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)out; *p;) {
+		size_t len = vms_unsafe_char_len(p);
+		if (len > 0) {
+			*w++ = ' ';
+			p += len;
+		} else
+			*w++ = (char)*p++;
+	}
+	*w = '\0';
+	return out;
+}
+
+/* The words of a false_alarm event: its "words" (a string, or an array
+ * of strings or of {w}), else its evidence.  malloc'd. */
+static char *audit_words(const json_t *e)
+{
+	const json_t *w = json_object_get(e, "words"), *x;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *m;
+
+	if (json_is_string(w) && json_string_length(w) > 0)
+		return strdup(json_string_value(w));
+	if ((m = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	json_array_foreach(w, i, x)
+	{
+		const char *t = json_string_value(json_is_object(x) ? json_object_get(x, "w") : x);
+		if (t != NULL && *t)
+			fprintf(m, "%s%s", ftell(m) > 0 ? " " : "", t);
+	}
+	if (ftell(m) == 0 && json_string_value(json_object_get(e, "evidence")) != NULL)
+		fputs(json_string_value(json_object_get(e, "evidence")), m);
+	fclose(m);
+	return buf;
+}
+
+#define AUDIT_STR(e, k) (json_string_value(json_object_get(e, k)) ?: "")
+
+/* Print one false_alarm event as a clean test line (JSON Lines, or the
+ * label<TAB>sentence form of tests/phrases/ under a # comment). */
+static void audit_emit_false_alarm(const json_t *e, int tsv)
+{
+	char *words = audit_words(e), *text = audit_clean(words), *src = NULL;
+
+	if (text == NULL ||
+	    asprintf(&src, "false_alarm %s (spool %s) by %s at %s", AUDIT_STR(e, "id"),
+	             AUDIT_STR(e, "spool"), AUDIT_STR(e, "by"), AUDIT_STR(e, "ts")) < 0)
+		src = NULL;
+	if (src != NULL && tsv) {
+		char *com = NULL, *safe = NULL;
+		if (asprintf(&com, "%s: %s %s \"%s\"; note: %s", src, AUDIT_STR(e, "category"),
+		             AUDIT_STR(e, "rule"), AUDIT_STR(e, "evidence"),
+		             AUDIT_STR(e, "note")) >= 0 &&
+		    (safe = audit_clean(com)) != NULL)
+			printf("# %s\nclean\t%s\n", safe, text);
+		free(com);
+		free(safe);
+	} else if (src != NULL) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "text", text, "expect",
+		                      "clean", "source", src, "category", AUDIT_STR(e, "category"),
+		                      "rule", AUDIT_STR(e, "rule"), "evidence",
+		                      AUDIT_STR(e, "evidence"), "note", AUDIT_STR(e, "note"));
+		char *t = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+		if (t != NULL)
+			printf("%s\n", t);
+		free(t);
+		json_decref(o);
+	}
+	free(src);
+	free(text);
+	free(words);
+}
+
+/* vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...] */
+static int audit_cmd_false_alarms(int argc, char **argv)
+{
+	struct audit_opts o = {0};
+	audit_reader r = {0};
+	audit_rec rec;
+	json_t *e;
+	int got, rc = audit_parse(argc, argv, &o);
+
+	if (rc != 0)
+		return rc < 0 ? AUDIT_OK : rc;
+	if (audit_default_file(&o) < 0)
+		return AUDIT_USAGE;
+	r.files = o.files;
+	r.n = o.n_files;
+	while ((got = audit_next(&r, &rec, &e)) > 0) {
+		const char *ev = json_string_value(json_object_get(e, "event"));
+		if (e == NULL)
+			fprintf(stderr,
+			        "vmscreen: audit log %s: line %ld is not a JSON object: skipped\n",
+			        o.files[rec.file], rec.line);
+		else if (ev != NULL && strcmp(ev, "false_alarm") == 0)
+			audit_emit_false_alarm(e, o.tsv);
+		json_decref(e);
+	}
+	audit_reader_close(&r);
+	fflush(stdout);
+	return got < 0 ? AUDIT_USAGE : AUDIT_OK;
+}
+
+/* vmscreen audit verify|false-alarms ... (argv[0] is "audit") */
+int audit_cmd(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
+		return audit_cmd_verify(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "false-alarms") == 0)
+		return audit_cmd_false_alarms(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(AUDIT_USAGE_TEXT, stdout);
+		return AUDIT_OK;
+	}
+	fputs(AUDIT_USAGE_TEXT, stderr);
+	return AUDIT_USAGE;
+}
