@@ -1,21 +1,26 @@
 /*
- * http.c - the HTTP face of vmscreend (issue 11, first part): GET /metrics
- * (Prometheus text, no login) and GET /healthz (200 when the workers are
- * alive and every spool's state directories are there and writable, else
- * 503 with the reasons).  Off unless the config has
- *   http = { listen = "127.0.0.1:9430"; };
+ * http.c - the HTTP face of vmscreend (issue 11): GET /metrics (Prometheus
+ * text, no login), GET /healthz (200 when the workers are alive and every
+ * spool's state directories are there and writable, else 503 with the
+ * reasons), and, when the config names a users_file, the reviewer
+ * console (static files from console_dir), logins (http_auth.c) and the
+ * JSON API (http_api.c).  Off unless the config has
+ *   http = { listen = "127.0.0.1:9430"; users_file = "..."; };
+ * The contract is docs/http.md.
  *
- * libmicrohttpd serves it from its own thread (MHD_USE_INTERNAL_POLLING_
- * THREAD, a small connection limit), so a slow or hostile client never
- * blocks screening: a request only takes the metrics mutex for the time
- * it takes to format counters, and walks hold/ and the outbox with
- * opendir.  Every response carries a strict Content-Security-Policy and
- * nosniff; nothing is ever served as HTML.  Not done here yet: the
- * reviewer console, logins and the JSON API.
+ * libmicrohttpd serves it from a small pool of its own threads (a
+ * connection limit, timeouts), so a slow or hostile client never blocks
+ * screening, and a login's Argon2id check blocks only its own thread.  A
+ * request takes the metrics mutex only to format counters, and reads the
+ * spools as the review commands do.  Every response carries a strict
+ * Content-Security-Policy and nosniff; the console's pages get a CSP that
+ * allows only its own scripts and styles, and they put every string from a
+ * recording into the page as text, never as HTML.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +30,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdarg.h>
+
 #include <microhttpd.h>
 
-#include "daemon.h"
+#include "http_int.h"
 
 #define HTTP_MAX_CONNECTIONS 32
-#define HTTP_TIMEOUT_S 10
+#define HTTP_POOL_THREADS 4 /* at most 4 Argon2id checks (64 MiB each) at once */
+#define HTTP_TIMEOUT_S 30
+#define HTTP_SESSION_MIN_DEFAULT 480
+#define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define HTTP_CSP_CONSOLE                                                                           \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"media-src 'self' blob:; connect-src 'self'; font-src 'self'; form-action 'self'; "        \
+	"base-uri 'none'; frame-ancestors 'none'"
 #define HTTP_WORKER_STUCK_S 900.0 /* a file in hand longer than this: unhealthy */
 
 static struct MHD_Daemon *http_daemon;
+static http_conf http_cf;
+static char *http_tls_cert, *http_tls_key;
 
 /* Parse "ADDRESS:PORT" (IPv4) into sa; 0 or -1 with err. */
 static int http_parse_listen(const char *s, struct sockaddr_in *sa, char *err, size_t errlen)
@@ -160,109 +176,404 @@ static int http_health(runtime *rt, FILE *o)
 	return bad;
 }
 
-/* Queue a text response with the headers every response carries. */
-static enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                  const char *type)
+/* See http_int.h. */
+void http_headers(struct MHD_Response *resp, int console_page)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	                        console_page ? HTTP_CSP_CONSOLE : HTTP_CSP_API);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
+/* See http_int.h. */
+enum MHD_Result http_send(http_req *r, unsigned status, char *body, size_t len, const char *type,
+                          const char *const *hdrs)
+{
+	struct MHD_Response *resp;
 	enum MHD_Result ok;
 
-	if (r == NULL) {
+	if (body == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Content-Security-Policy",
-	                        "default-src 'none'; frame-ancestors 'none'");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	ok = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	http_headers(resp, 0);
+	MHD_add_response_header(resp, "Content-Type", type);
+	for (size_t i = 0; hdrs != NULL && hdrs[i] != NULL; i += 2)
+		MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
+	ok = MHD_queue_response(r->c, status, resp);
+	MHD_destroy_response(resp);
 	return ok;
 }
 
-/* The one request handler. */
-static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
-                                   const char *method, const char *version, const char *upload,
-                                   size_t *upload_len, void **state)
+/* See http_int.h.  JSON is ASCII-escaped: a transcript's bytes can never
+ * be read as markup or as another encoding. */
+enum MHD_Result http_json(http_req *r, unsigned status, json_t *j, const char *const *hdrs)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(j);
+	if (text == NULL)
+		return MHD_NO;
+	return http_send(r, status, text, strlen(text), "application/json; charset=utf-8", hdrs);
+}
+
+/* See http_int.h. */
+enum MHD_Result http_error(http_req *r, unsigned status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return http_json(r, status, json_pack("{s:s}", "error", msg), NULL);
+}
+
+/* Content-Type of a console file, or NULL for a kind we do not serve. */
+static const char *http_static_type(const char *path)
+{
+	static const char *const types[][2] = {
+	        {".html", "text/html; charset=utf-8"},
+	        {".js", "text/javascript; charset=utf-8"},
+	        {".mjs", "text/javascript; charset=utf-8"},
+	        {".css", "text/css; charset=utf-8"},
+	        {".svg", "image/svg+xml"},
+	        {".png", "image/png"},
+	        {".woff2", "font/woff2"},
+	        {".txt", "text/plain; charset=utf-8"},
+	        {".json", "application/json"},
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot != NULL && i < sizeof types / sizeof *types; i++)
+		if (strcmp(dot, types[i][0]) == 0)
+			return types[i][1];
+	return NULL;
+}
+
+/* 1 when rel is a console file name we may open: letters, digits, '.',
+ * '_', '-' and '/', no empty, hidden or ".." component. */
+static int http_static_name_ok(const char *rel)
+{
+	if (*rel == '\0' || strlen(rel) > 200)
+		return 0;
+	for (const char *p = rel; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || *p == '/'))
+			return 0;
+	for (const char *c = rel; c != NULL; c = strchr(c, '/'), c = c ? c + 1 : NULL)
+		if (*c == '.' || *c == '/' || *c == '\0')
+			return 0;
+	return 1;
+}
+
+/* GET / and /console/REL: a file of console_dir. */
+static enum MHD_Result http_static(http_req *r, const char *rel)
+{
+	char path[VMS_PATH_MAX + 256];
+	const char *type = http_static_type(rel);
+	struct stat st;
+	int fd;
+
+	if (!http_static_name_ok(rel) || type == NULL)
+		return http_error(r, MHD_HTTP_NOT_FOUND, "not found");
+	snprintf(path, sizeof path, "%s/%s", http_cf.console_dir, rel);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return http_error(r, MHD_HTTP_NOT_FOUND, "not found");
+	}
+	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	if (resp == NULL) {
+		close(fd);
+		return MHD_NO;
+	}
+	http_headers(resp, 1);
+	MHD_add_response_header(resp, "Content-Type", type);
+	enum MHD_Result ok = MHD_queue_response(r->c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+/* GET /metrics and /healthz (no login). */
+static enum MHD_Result http_ops(http_req *r, runtime *rt)
 {
 	char *body = NULL;
 	size_t len = 0;
-	unsigned status = 200;
-	FILE *o;
-	runtime *rt;
+	unsigned status = MHD_HTTP_OK;
+	int metrics = strcmp(r->url, "/metrics") == 0;
+	FILE *o = open_memstream(&body, &len);
 
-	(void)cls;
-	(void)version;
-	(void)upload;
-	if (*state == NULL) { /* first call: headers only */
-		*state = c;
-		return MHD_YES;
-	}
-	if (*upload_len != 0) {
-		*upload_len = 0; /* no bodies are accepted; answer after the upload */
-		return MHD_YES;
-	}
-	if ((o = open_memstream(&body, &len)) == NULL)
+	if (o == NULL)
 		return MHD_NO;
-	pthread_mutex_lock(&D.mu);
-	rt = D.current;
-	runtime_ref(rt);
-	pthread_mutex_unlock(&D.mu);
-	if (strcmp(url, "/metrics") != 0 && strcmp(url, "/healthz") != 0) {
-		status = MHD_HTTP_NOT_FOUND;
-		fprintf(o, "not found\n");
-	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		status = MHD_HTTP_METHOD_NOT_ALLOWED;
-		fprintf(o, "only GET\n");
-	} else if (strcmp(url, "/metrics") == 0) {
+	if (metrics) {
 		metrics_format(o);
 		http_disk_gauges(rt, o);
 	} else if (http_health(rt, o) > 0) {
 		status = MHD_HTTP_SERVICE_UNAVAILABLE;
 	}
-	runtime_unref(rt);
 	fclose(o);
-	return http_reply(c, status, body, len,
-	                  strcmp(url, "/metrics") == 0 && status == 200
-	                          ? "text/plain; version=0.0.4; charset=utf-8"
-	                          : "text/plain; charset=utf-8");
+	return http_send(r, status, body, len,
+	                 metrics && status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+	                                          : "text/plain; charset=utf-8",
+	                 NULL);
+}
+
+/* Everything that needs a users_file: the console, logins, the API. */
+static enum MHD_Result http_reviewer(http_req *r, runtime *rt)
+{
+	int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	int post = strcmp(r->method, "POST") == 0;
+	const char *why = NULL;
+	unsigned st;
+
+	if (http_cf.users_file[0] == '\0')
+		return http_error(r, MHD_HTTP_NOT_FOUND, "not found (no http.users_file)");
+	if (get && strcmp(r->url, "/") == 0)
+		return http_static(r, "index.html");
+	if (get && strncmp(r->url, "/console/", 9) == 0)
+		return http_static(r, r->url + 9);
+	if (post && strcmp(r->url, "/login") == 0)
+		return auth_login(r);
+	if (get && strcmp(r->url, "/api/session") == 0)
+		return auth_session(r);
+	if (!get && !post)
+		return http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and POST");
+	if ((st = auth_require(r, &why)) != 0)
+		return http_error(r, st, "%s", why);
+	if (post && strcmp(r->url, "/logout") == 0)
+		return auth_logout(r);
+	if (strcmp(r->url, "/api/items") == 0 || strncmp(r->url, "/api/items/", 11) == 0)
+		return api_items(r, rt);
+	return http_error(r, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* The client's address as text. */
+static void http_client_ip(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr_in *sa = ci ? (const struct sockaddr_in *)ci->client_addr : NULL;
+
+	snprintf(buf, len, "?");
+	if (sa != NULL && sa->sin_family == AF_INET)
+		inet_ntop(AF_INET, &sa->sin_addr, buf, (socklen_t)len);
+}
+
+/* Gather a request body (at most HTTP_BODY_MAX) into r; 1 while more may
+ * come. */
+static int http_gather(http_req *r, const char *upload, size_t *upload_len)
+{
+	if (*upload_len == 0)
+		return 0;
+	if (!r->too_big && r->len + *upload_len <= HTTP_BODY_MAX) {
+		char *nb = realloc(r->body, r->len + *upload_len + 1);
+		if (nb != NULL) {
+			memcpy(nb + r->len, upload, *upload_len);
+			r->body = nb;
+			r->len += *upload_len;
+			r->body[r->len] = '\0';
+		} else
+			r->too_big = 1;
+	} else
+		r->too_big = 1;
+	*upload_len = 0;
+	return 1;
+}
+
+/* The one request handler: gather the body, then route. */
+static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_len, void **state)
+{
+	http_req *r = *state;
+	enum MHD_Result ok;
+	runtime *rt;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL) { /* first call: headers only */
+		if ((r = calloc(1, sizeof *r)) == NULL)
+			return MHD_NO;
+		r->c = c;
+		http_client_ip(c, r->ip, sizeof r->ip);
+		*state = r;
+		return MHD_YES;
+	}
+	if (http_gather(r, upload, upload_len))
+		return MHD_YES;
+	r->method = method;
+	r->url = url;
+	if (r->too_big)
+		return http_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %d bytes",
+		                  HTTP_BODY_MAX);
+	pthread_mutex_lock(&D.mu);
+	rt = D.current;
+	runtime_ref(rt);
+	pthread_mutex_unlock(&D.mu);
+	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0)
+		ok = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0
+		             ? http_ops(r, rt)
+		             : http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET");
+	else
+		ok = http_reviewer(r, rt);
+	runtime_unref(rt);
+	return ok;
+}
+
+/* MHD's request-completed callback: free the request state. */
+static void http_done(void *cls, struct MHD_Connection *c, void **state,
+                      enum MHD_RequestTerminationCode how)
+{
+	http_req *r = *state;
+
+	(void)cls;
+	(void)c;
+	(void)how;
+	if (r != NULL) {
+		free(r->body);
+		free(r);
+	}
+	*state = NULL;
+}
+
+/* A string member of the http group into buf ("" when absent); -1 when
+ * present but not an absolute path. */
+static int http_conf_path(const config_t *cfg, const char *key, char *buf, size_t len, char *err,
+                          size_t errlen)
+{
+	char full[64];
+	const char *v = NULL;
+
+	snprintf(full, sizeof full, "http.%s", key);
+	buf[0] = '\0';
+	if (!config_lookup_string(cfg, full, &v))
+		return 0;
+	if (v[0] != '/' || strlen(v) >= len) {
+		snprintf(err, errlen, "http.%s \"%s\": must be an absolute path", key, v);
+		return -1;
+	}
+	snprintf(buf, len, "%s", v);
+	return 0;
+}
+
+/* Read the http group into hc and the address into sa; 1 on, 0 off, -1
+ * error.  TLS files are checked here and read by http_start. */
+static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in *sa, char *tls[2],
+                          char *err, size_t errlen)
+{
+	const char *listen = NULL;
+	int minutes = HTTP_SESSION_MIN_DEFAULT;
+	char ck[VMS_PATH_MAX];
+
+	memset(hc, 0, sizeof *hc);
+	if (!config_lookup_string(cfg, "http.listen", &listen)) {
+		if (config_lookup(cfg, "http") == NULL)
+			return 0;
+		snprintf(err, errlen, "http: listen = \"ADDRESS:PORT\"; is required");
+		return -1;
+	}
+	if (http_parse_listen(listen, sa, err, errlen) < 0 ||
+	    http_conf_path(cfg, "users_file", hc->users_file, sizeof hc->users_file, err, errlen) <
+	            0 ||
+	    http_conf_path(cfg, "console_dir", hc->console_dir, sizeof hc->console_dir, err,
+	                   errlen) < 0 ||
+	    http_conf_path(cfg, "tls_cert", tls[0], VMS_PATH_MAX, err, errlen) < 0 ||
+	    http_conf_path(cfg, "tls_key", tls[1], VMS_PATH_MAX, err, errlen) < 0)
+		return -1;
+	if (hc->console_dir[0] == '\0')
+		snprintf(hc->console_dir, sizeof hc->console_dir, "%s", VMS_DATADIR "/console");
+	config_lookup_int(cfg, "http.session_minutes", &minutes);
+	if (minutes < 1 || minutes > 7 * 24 * 60) {
+		snprintf(err, errlen, "http.session_minutes %d: must be 1 to 10080", minutes);
+		return -1;
+	}
+	hc->session_s = minutes * 60;
+	if ((tls[0][0] == '\0') != (tls[1][0] == '\0')) {
+		snprintf(err, errlen, "http: tls_cert and tls_key go together");
+		return -1;
+	}
+	hc->tls = tls[0][0] != '\0';
+	if (hc->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "http: this libmicrohttpd has no TLS");
+		return -1;
+	}
+	if (hc->users_file[0] &&
+	    reviewers_lookup(hc->users_file, "-", ck, sizeof ck, err, errlen) < 0)
+		return -1;
+	return 1;
 }
 
 /* See daemon.h. */
 int http_check(const config_t *cfg, char *err, size_t errlen)
 {
-	const char *listen = NULL;
+	char cert[VMS_PATH_MAX], key[VMS_PATH_MAX], *tls[2] = {cert, key};
 	struct sockaddr_in sa;
+	http_conf hc;
+	int on = http_conf_load(cfg, &hc, &sa, tls, err, errlen);
 
-	if (config_lookup_string(cfg, "http.listen", &listen))
-		return http_parse_listen(listen, &sa, err, errlen);
-	if (config_lookup(cfg, "http") == NULL)
-		return 0;
-	snprintf(err, errlen, "http: listen = \"ADDRESS:PORT\"; is required");
-	return -1;
+	for (int i = 0; on > 0 && hc.tls && i < 2; i++)
+		if (access(tls[i], R_OK) < 0) {
+			snprintf(err, errlen, "http.%s %s: %s", i ? "tls_key" : "tls_cert", tls[i],
+			         strerror(errno));
+			return -1;
+		}
+	return on < 0 ? -1 : 0;
+}
+
+/* Read the TLS certificate and key into memory (MHD wants PEM text). */
+static int http_tls_load(char *tls[2], char *err, size_t errlen)
+{
+	char why[VMS_PATH_MAX + 256];
+
+	if ((http_tls_cert = spool_read_file(tls[0], 1 << 20, why, sizeof why)) == NULL ||
+	    (http_tls_key = spool_read_file(tls[1], 1 << 20, why, sizeof why)) == NULL) {
+		snprintf(err, errlen, "http: TLS %s", why);
+		return -1;
+	}
+	return 0;
 }
 
 /* See daemon.h. */
 int http_start(const config_t *cfg, char *err, size_t errlen)
 {
-	const char *listen = NULL;
+	char cert[VMS_PATH_MAX], key[VMS_PATH_MAX], *tls[2] = {cert, key}, index[VMS_PATH_MAX + 16];
 	struct sockaddr_in sa;
+	int on = http_conf_load(cfg, &http_cf, &sa, tls, err, errlen);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 
-	if (!config_lookup_string(cfg, "http.listen", &listen))
-		return 0; /* off */
-	if (http_parse_listen(listen, &sa, err, errlen) < 0)
+	if (on <= 0)
+		return on;
+	if (http_cf.tls && http_tls_load(tls, err, errlen) < 0)
+		return -1;
+	if (http_cf.users_file[0] && auth_init(&http_cf, err, errlen) < 0)
 		return -1;
 	http_daemon = MHD_start_daemon(
-	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	        http_handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
+	        flags | (http_cf.tls ? MHD_USE_TLS : 0), 0, NULL, NULL, http_handle, NULL,
+	        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POOL_THREADS,
+	        MHD_OPTION_NOTIFY_COMPLETED, http_done, NULL, MHD_OPTION_HTTPS_MEM_CERT,
+	        http_cf.tls ? http_tls_cert : NULL, MHD_OPTION_HTTPS_MEM_KEY,
+	        http_cf.tls ? http_tls_key : NULL, MHD_OPTION_END);
 	if (http_daemon == NULL) {
-		snprintf(err, errlen, "http.listen %s: cannot listen: %s", listen, strerror(errno));
+		snprintf(err, errlen, "http.listen: cannot listen on %s:%u: %s",
+		         inet_ntoa(sa.sin_addr), ntohs(sa.sin_port), strerror(errno));
 		return -1;
 	}
-	dlog(LOG_NOTICE, "http: serving /metrics and /healthz on %s", listen);
+	snprintf(index, sizeof index, "%s/index.html", http_cf.console_dir);
+	if (http_cf.users_file[0] && access(index, R_OK) < 0)
+		dlog(LOG_WARNING, "http: %s: %s (the console's pages will answer 404)", index,
+		     strerror(errno));
+	dlog(LOG_NOTICE, "http: serving /metrics, /healthz%s on %s%s:%u",
+	     http_cf.users_file[0] ? ", the console and its API" : "",
+	     http_cf.tls ? "https://" : "", inet_ntoa(sa.sin_addr), ntohs(sa.sin_port));
 	return 0;
 }
 
@@ -272,4 +583,8 @@ void http_stop(void)
 	if (http_daemon != NULL)
 		MHD_stop_daemon(http_daemon);
 	http_daemon = NULL;
+	auth_free();
+	free(http_tls_cert);
+	free(http_tls_key);
+	http_tls_cert = http_tls_key = NULL;
 }

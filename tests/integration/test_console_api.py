@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""issue 11: the reviewer console's server side, against a real daemon on a
+real spool over real HTTP on 127.0.0.1: accounts made with `vmscreen
+passwd` (Argon2id), logins with an HttpOnly SameSite=Strict session cookie,
+rate-limited failures, CSRF tokens on every POST, the JSON API (queue,
+verdict, audio with Range, release/reject with a reason, false alarms), the
+console's static files with their CSP, and HTTPS.  Decisions made here land
+in the same audit log as the CLI's, with the reviewer's name.
+"""
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+
+
+def tearDownModule():
+    cleanup_clips()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A tiny HTTP client that keeps the session cookie, as a browser does."""
+
+    def __init__(self, port, tls=False):
+        self.port, self.tls = port, tls
+        self.cookie = None
+        self.csrf = None
+
+    def req(self, method, path, body=None, headers=None, form=None):
+        if self.tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = dict(headers or {})
+        if self.cookie:
+            h["Cookie"] = self.cookie
+        if form is not None:
+            from urllib.parse import urlencode
+            body = urlencode(form)
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def json(self, method, path, body=None, csrf=True, **kw):
+        h = dict(kw.pop("headers", {}))
+        if csrf and self.csrf and method == "POST":
+            h["X-CSRF-Token"] = self.csrf
+        r, data = self.req(method, path, body=body, headers=h, **kw)
+        return r, (json.loads(data) if data else None)
+
+    def login(self, user="alice", password=PASSWORD):
+        r, data = self.req("POST", "/login", form={"user": user, "password": password})
+        if r.status == 200:
+            self.cookie = r.getheader("Set-Cookie").split(";")[0]
+            self.csrf = json.loads(data)["csrf"]
+        return r, json.loads(data)
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+class ConsoleApi(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="vmsd-console-")
+        self.users = os.path.join(self.tmp, "reviewers")
+        self.www = os.path.join(self.tmp, "console")
+        os.mkdir(self.www)
+        with open(os.path.join(self.www, "index.html"), "w") as f:
+            f.write("<!doctype html><title>vmscreen</title>")
+        with open(os.path.join(self.www, "app.js"), "w") as f:
+            f.write("export {};\n")
+        with open(os.path.join(self.tmp, "secret.txt"), "w") as f:
+            f.write("not for you\n")
+        os.symlink(os.path.join(self.tmp, "secret.txt"), os.path.join(self.www, "link.txt"))
+        self.passwd("alice", PASSWORD)
+        self.d = None
+
+    def tearDown(self):
+        if self.d:
+            self.d.close()
+        subprocess.run(["rm", "-rf", self.tmp])
+
+    def passwd(self, name, password, *extra):
+        return subprocess.run([CLI, "passwd", name, "--users-file", self.users] + list(extra),
+                              input=password + "\n", capture_output=True, text=True,
+                              timeout=60)
+
+    def daemon(self, http_extra=""):
+        self.d = Daemon(extra='http = { listen = "127.0.0.1:%d"; users_file = "%s"; '
+                              'console_dir = "%s"; %s };' % (self.port, self.users, self.www,
+                                                            http_extra))
+        self.d.start()
+        return self.d
+
+    def test_passwd_writes_argon2id_and_refuses_weak_input(self):
+        with open(self.users) as f:
+            line = f.read().strip()
+        self.assertRegex(line, r"^alice:\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$")
+        self.assertNotIn(PASSWORD, line)
+        self.assertEqual(os.stat(self.users).st_mode & 0o777, 0o640)
+        r = self.passwd("bob", "short")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("at least 10 characters", r.stderr)
+        r = self.passwd("../etc", PASSWORD)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("account name", r.stderr)
+        self.assertEqual(self.passwd("bob", "another long one").returncode, 0)
+        self.assertEqual(self.passwd("bob", "", "--delete").returncode, 0)
+        with open(self.users) as f:
+            self.assertEqual([l.split(":")[0] for l in f], ["alice"])
+
+    def test_login_session_logout(self):
+        self.daemon()
+        c = Client(self.port)
+        r, j = c.json("GET", "/api/items")
+        self.assertEqual((r.status, j["error"]), (401, "login required"))
+        r, j = c.login(password="wrong password!")
+        self.assertEqual(r.status, 401)
+        self.assertIsNone(r.getheader("Set-Cookie"))
+        r, j = c.login(user="mallory")  # an unknown name answers the same
+        self.assertEqual((r.status, j["error"]), (401, "wrong user name or password"))
+        r, j = c.login()
+        self.assertEqual(r.status, 200, j)
+        ck = r.getheader("Set-Cookie")
+        for flag in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"):
+            self.assertIn(flag, ck)
+        self.assertNotIn("Secure", ck)  # plain HTTP here; see the TLS test
+        self.assertEqual(j["user"], "alice")
+        self.assertRegex(j["csrf"], r"^[0-9a-f]{64}$")
+        r, j = c.json("GET", "/api/session")
+        self.assertEqual((r.status, j["user"]), (200, "alice"))
+        # a forged cookie is no session
+        other = Client(self.port)
+        other.cookie = "vms_session=" + "0" * 64
+        self.assertEqual(other.json("GET", "/api/session")[0].status, 401)
+        # logout needs the CSRF token too, then the cookie is dead
+        self.assertEqual(c.json("POST", "/logout", csrf=False)[0].status, 403)
+        self.assertEqual(c.json("POST", "/logout")[0].status, 200)
+        self.assertEqual(c.json("GET", "/api/session")[0].status, 401)
+        self.assertIn("failed login for alice from 127.0.0.1", self.d.log_text())
+        self.assertIn("failed login for mallory", self.d.log_text())
+        self.assertNotIn("wrong password!", self.d.log_text())
+
+    def test_failed_logins_are_rate_limited(self):
+        self.daemon()
+        c = Client(self.port)
+        for _ in range(5):
+            self.assertEqual(c.login(password="not the password")[0].status, 401)
+        r, j = c.login()  # even the right password waits now
+        self.assertEqual(r.status, 429)
+        self.assertGreater(int(r.getheader("Retry-After")), 800)
+        self.assertIn("too many failed logins", j["error"])
+        self.assertEqual(c.json("GET", "/api/session")[0].status, 401)
+
+    def test_queue_item_audio_and_decisions(self):
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.drop("b.wav", "flagged")
+        d.drop("c.wav", "clean")
+        d.wait_done(["a.wav", "b.wav", "c.wav"])
+        c = Client(self.port)
+        c.login()
+        r, j = c.json("GET", "/api/items?state=hold")
+        self.assertEqual(r.status, 200, j)
+        self.assertEqual(r.getheader("Content-Security-Policy"),
+                         "default-src 'none'; frame-ancestors 'none'")
+        self.assertEqual(sorted(i["name"] for i in j["items"]), ["a.wav", "b.wav"])
+        times = [i["screened_at"] for i in j["items"]]
+        self.assertEqual(times, sorted(times, reverse=True))  # newest first
+        row = j["items"][0]
+        self.assertEqual(row["severity"], "high")
+        self.assertIn("hostility", row["categories"])
+        self.assertTrue(all("severity" in f and "evidence" in f for f in row["findings"]))
+        self.assertEqual(j["spools"], [{"name": "vm", "mode": "gate"}])
+        r, j = c.json("GET", "/api/items?state=released")
+        self.assertEqual([i["name"] for i in j["items"]], ["c.wav"])
+        self.assertEqual(c.json("GET", "/api/items?state=active")[0].status, 400)
+        ida = d.verdict("a.wav")[1]["id"]
+        r, v = c.json("GET", "/api/items/" + ida)
+        self.assertEqual((r.status, v["state"], v["name"]), (200, "hold", "a.wav"))
+        self.assertEqual(v["audio_type"], "audio/wav")
+        self.assertNotIn("file", v)
+        self.assertTrue(v["transcript"]["words"])
+        # the audio: exactly the screened bytes, whole or in ranges
+        path = os.path.join(d.spool_path(), "hold", d.verdict("a.wav")[1]["id"] + "_a.wav")
+        with open(path, "rb") as f:
+            audio = f.read()
+        r, data = c.req("GET", "/api/items/%s/audio" % ida)
+        self.assertEqual((r.status, data), (200, audio))
+        self.assertEqual(r.getheader("Accept-Ranges"), "bytes")
+        self.assertEqual(r.getheader("Content-Type"), "audio/wav")
+        r, data = c.req("GET", "/api/items/%s/audio" % ida, headers={"Range": "bytes=100-199"})
+        self.assertEqual((r.status, data), (206, audio[100:200]))
+        self.assertEqual(r.getheader("Content-Range"), "bytes 100-199/%d" % len(audio))
+        r, data = c.req("GET", "/api/items/%s/audio" % ida, headers={"Range": "bytes=-10"})
+        self.assertEqual((r.status, data), (206, audio[-10:]))
+        r, data = c.req("GET", "/api/items/%s/audio" % ida,
+                        headers={"Range": "bytes=%d-" % len(audio)})
+        self.assertEqual(r.status, 416)
+        self.assertEqual(r.getheader("Content-Range"), "bytes */%d" % len(audio))
+        # decisions: CSRF token, a reason, the right state
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"}, csrf=False)
+        self.assertEqual(r.status, 403)
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+                      headers={"X-CSRF-Token": "f" * 64}, csrf=False)
+        self.assertEqual(r.status, 403)
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+                      headers={"Origin": "http://evil.example"})
+        self.assertEqual((r.status, j["error"]), (403, "cross-origin request"))
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "  "})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(d.where()["a.wav"], ["hold"])  # nothing moved yet
+        r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 0, "note": "fine"})
+        self.assertEqual(r.status, 200, j)
+        r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 99})
+        self.assertEqual(r.status, 404)
+        r, j = c.json("POST", "/api/items/%s/release" % ida,
+                      {"reason": "customer asked; wording acceptable"})
+        self.assertEqual((r.status, j["state"], j["already"]), (200, "released", False))
+        self.assertEqual(d.where()["a.wav"], ["released"])
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "again"})
+        self.assertEqual((r.status, j["already"]), (200, True))
+        r, j = c.json("POST", "/api/items/%s/reject" % ida, {"reason": "no"})
+        self.assertEqual(r.status, 409)
+        idb = d.verdict("b.wav")[1]["id"]
+        r, j = c.json("POST", "/api/items/%s/reject" % idb, {"reason": "rude"})
+        self.assertEqual((r.status, j["state"]), (200, "rejected"))
+        r, j = c.json("GET", "/api/items?state=hold")
+        self.assertEqual(j["items"], [])
+        self.assertEqual(c.json("GET", "/api/items/20990101T000000Z-00000000")[0].status, 404)
+        self.assertEqual(c.json("GET", "/api/items/../../etc")[0].status, 404)
+        # the audit log names the reviewer; the verdict carries the decision
+        lines = d.audit_lines()
+        rel = [a for a in lines if a["event"] == "release"]
+        self.assertEqual([(a["id"], a["by"], a["via"]) for a in rel],
+                         [(ida, "alice (console)", "console")])
+        self.assertEqual(rel[0]["reason"], "customer asked; wording acceptable")
+        fa = [a for a in lines if a["event"] == "false_alarm"]
+        self.assertEqual(len(fa), 1)
+        self.assertEqual((fa[0]["finding"], fa[0]["note"], fa[0]["by"]),
+                         (0, "fine", "alice (console)"))
+        self.assertTrue(fa[0]["evidence"] and fa[0]["words"] and fa[0]["category"])
+        st, v = d.verdict("a.wav")
+        self.assertEqual(v["review"][-1]["by"], "alice (console)")
+        self.assertIsNone(d.proc.poll())
+
+    def test_static_files_and_their_csp(self):
+        self.daemon()
+        c = Client(self.port)
+        r, data = c.req("GET", "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "text/html; charset=utf-8")
+        csp = r.getheader("Content-Security-Policy")
+        self.assertIn("script-src 'self'", csp)
+        self.assertIn("frame-ancestors 'none'", csp)
+        self.assertNotIn("unsafe", csp)
+        r, data = c.req("GET", "/console/app.js")
+        self.assertEqual((r.status, r.getheader("Content-Type")),
+                         (200, "text/javascript; charset=utf-8"))
+        for bad in ("/console/../secret.txt", "/console/%2e%2e/secret.txt",
+                    "/console/link.txt", "/console/.hidden.js", "/console//etc/passwd",
+                    "/console/index.exe", "/console/"):
+            r, data = c.req("GET", bad)
+            self.assertEqual(r.status, 404, bad)
+            self.assertNotIn(b"not for you", data)
+        r, data = c.req("DELETE", "/api/items")
+        self.assertIn(r.status, (401, 405))
+        # a body over the limit is refused, not buffered
+        r, data = c.req("POST", "/login", body=b"user=" + b"a" * 70000,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 413)
+
+    def test_https_marks_the_cookie_secure(self):
+        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                        "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        self.daemon('tls_cert = "%s"; tls_key = "%s";' % (cert, key))
+        c = Client(self.port, tls=True)
+        r, j = c.login()
+        self.assertEqual(r.status, 200, j)
+        self.assertIn("; Secure", r.getheader("Set-Cookie"))
+        self.assertEqual(c.json("GET", "/api/session")[0].status, 200)
+        with self.assertRaises(Exception):  # plain HTTP on the TLS port
+            Client(self.port).req("GET", "/healthz")
+
+    def test_check_refuses_bad_http_settings(self):
+        d = Daemon(extra="")
+        self.d = d
+        for bad, why in (('users_file = "relative";', "must be an absolute path"),
+                         ('session_minutes = 0;', "session_minutes 0"),
+                         ('tls_cert = "/x.pem";', "tls_cert and tls_key go together"),
+                         ('usres_file = "/x";', "usres_file")):
+            d.write_config(d.config_text(extra='http = { listen = "127.0.0.1:%d"; %s };' %
+                                         (self.port, bad)))
+            r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn(why, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
