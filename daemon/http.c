@@ -125,6 +125,7 @@ static void http_disk_gauges(runtime *rt, FILE *o)
 		long pending = http_count(outbox, 1, NULL);
 		snprintf(dir, sizeof dir, "%s/parked", outbox);
 		long parked = http_count(dir, 1, NULL);
+		alert_hub_metrics(D.hub, o);
 		fprintf(o,
 		        "# HELP vmscreen_outbox_pending Alerts waiting for delivery.\n"
 		        "# TYPE vmscreen_outbox_pending gauge\nvmscreen_outbox_pending %ld\n"

@@ -14,6 +14,7 @@
 #define VMS_ALERT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <libconfig.h>
 
@@ -50,6 +51,11 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
 /* Stops the delivery thread promptly (an attempt in flight is aborted);
  * undelivered alerts stay in the outbox for the next start. */
 void alert_hub_stop(alert_hub *h);
+
+/* Per-hook counters in Prometheus text (delivered, failed attempts,
+ * parked since start; pending now), labelled hook="NAME" (the webhook's
+ * `name`, or webhook-N).  Nothing without webhooks. */
+void alert_hub_metrics(alert_hub *h, FILE *o);
 
 /* The outbox directory (for gauges), or NULL without webhooks. */
 const char *alert_hub_outbox(const alert_hub *h);

@@ -45,7 +45,9 @@ typedef struct alert_hook {
 	alert_hub *hub;
 	int index;
 	char *url;
-	char display[300]; /* redacted url: safe to log */
+	char display[300];                           /* redacted url: safe to log */
+	char name[ALERT_HOOK_NAME_MAX];              /* `name`, or "webhook-N": the metrics label */
+	atomic_long n_delivered, n_failed, n_parked; /* since start, for /metrics */
 	char key_id[ALERT_HOOKKEY_MAX];
 	alert_format format;
 	int min_severity;
@@ -82,6 +84,8 @@ static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char
 static int hub_num(const config_setting_t *s, const char *name, double dflt, double lo, double hi,
                    double *out, const char *where, char *err, size_t errlen);
 static void hub_where(const config_setting_t *s, int idx, char *buf, size_t buflen);
+static int hub_hook_name(alert_hub *h, const config_setting_t *s, int idx, const char *where,
+                         char *err, size_t errlen);
 static void hub_hex(const unsigned char *in, size_t n, char *out);
 static void hub_sha_hex(const char *const *parts, size_t nparts, char *out, size_t nhex);
 static int hub_open_outbox(alert_hub *h, char *err, size_t errlen);
@@ -98,6 +102,36 @@ static void hook_attempt(alert_hook *k, const hook_item *it);
 static void hook_finish(alert_hook *k, const char *id, int remove, int attempts, int64_t next_ms,
                         int delivered);
 static void hook_free(alert_hook *k);
+
+/* The hook's name: `name` ([A-Za-z0-9_.-], unique) or "webhook-N" (N
+ * from 1 in the order of the list).  0 or -1 with err. */
+static int hub_hook_name(alert_hub *h, const config_setting_t *s, int idx, const char *where,
+                         char *err, size_t errlen)
+{
+	alert_hook *k = &h->hooks[idx];
+	const char *name = NULL;
+
+	if (config_setting_get_member(s, "name") == NULL) {
+		snprintf(k->name, sizeof k->name, "webhook-%d", idx + 1);
+		return 0;
+	}
+	if (!config_setting_lookup_string(s, "name", &name) || name[0] == '\0' ||
+	    strlen(name) >= sizeof k->name ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+	            strlen(name)) {
+		snprintf(err, errlen, "%s: name must be 1-%zu of A-Z a-z 0-9 _ . -", where,
+		         sizeof k->name - 1);
+		return -1;
+	}
+	for (int i = 0; i < idx; i++)
+		if (strcmp(h->hooks[i].name, name) == 0) {
+			snprintf(err, errlen, "%s: name \"%s\" is also webhooks[%d]'s", where, name,
+			         i);
+			return -1;
+		}
+	snprintf(k->name, sizeof k->name, "%s", name);
+	return 0;
+}
 
 /* "file:line: webhooks[i]" for error messages, so a bad setting is found by
  * reading the message alone. */
@@ -176,7 +210,8 @@ static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char
 {
 	static const char *known[] = {
 	        "url",           "secret_file",       "format",    "min_severity", "spools",
-	        "every_verdict", "connect_timeout_s", "timeout_s", "retry_base_s", "max_attempts"};
+	        "every_verdict", "connect_timeout_s", "timeout_s", "retry_base_s", "max_attempts",
+	        "name"};
 	alert_hook *k = &h->hooks[idx];
 	const char *url = NULL, *secret_file = NULL, *format = "standard", *sev = "low";
 	char where[VMS_ALERT_PATH_MAX + 64], why[ALERT_ERR_MAX];
@@ -213,6 +248,8 @@ static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char
 	}
 	if ((k->url = strdup(url)) == NULL)
 		goto oom;
+	if (hub_hook_name(h, s, idx, where, err, errlen) < 0)
+		return -1;
 	if (config_setting_get_member(s, "format") &&
 	    !config_setting_lookup_string(s, "format", &format)) {
 		snprintf(err, errlen, "%s: format must be a string", where);
@@ -712,10 +749,12 @@ static void hook_attempt(alert_hook *k, const hook_item *it)
 			          e.id, strerror(errno));
 		alert_log(LOG_INFO, "delivered %s (%s/%s) to %s: HTTP %ld, attempt %d", e.id,
 		          e.spool, e.item, k->display, r.status, e.attempts);
+		atomic_fetch_add(&k->n_delivered, 1);
 		hook_finish(k, e.id, 1, 0, 0, 1);
 		outbox_entry_clear(&e);
 		return;
 	}
+	atomic_fetch_add(&k->n_failed, 1);
 	if (r.status != 0)
 		snprintf(what, sizeof(what), "HTTP %ld", r.status);
 	else
@@ -738,6 +777,7 @@ static void hook_attempt(alert_hook *k, const hook_item *it)
 		alert_log(LOG_WARNING, "outbox: cannot record attempt %d of %s: %s (temporary)",
 		          e.attempts, e.id, strerror(errno));
 	if (park) {
+		atomic_fetch_add(&k->n_parked, 1);
 		if (outbox_park(k->hub->outbox, e.id) == -1)
 			alert_log(LOG_ERR, "cannot park %s: %s", e.id, strerror(errno));
 		alert_log(LOG_ERR,
@@ -890,4 +930,40 @@ void alert_hub_free(alert_hub *h)
 	pthread_mutex_destroy(&h->open_mu);
 	free(h);
 	curl_global_cleanup();
+}
+
+/* See alert.h.  Takes each hook's queue lock for a moment to count. */
+void alert_hub_metrics(alert_hub *h, FILE *o)
+{
+	static const char *const help[][3] = {
+	        {"vmscreen_webhook_delivered_total", "counter", "Alerts a webhook accepted (2xx)."},
+	        {"vmscreen_webhook_failed_attempts_total", "counter",
+	         "Delivery attempts that failed (to be retried or parked)."},
+	        {"vmscreen_webhook_parked_total", "counter",
+	         "Alerts given up on, kept in parked/."},
+	        {"vmscreen_webhook_pending", "gauge", "Alerts waiting for this webhook."},
+	};
+
+	if (h == NULL || h->nhooks == 0)
+		return;
+	for (size_t m = 0; m < sizeof help / sizeof *help; m++) {
+		fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", help[m][0], help[m][2], help[m][0],
+		        help[m][1]);
+		for (size_t i = 0; i < h->nhooks; i++) {
+			alert_hook *k = &h->hooks[i];
+			long v;
+			if (m == 0)
+				v = atomic_load(&k->n_delivered);
+			else if (m == 1)
+				v = atomic_load(&k->n_failed);
+			else if (m == 2)
+				v = atomic_load(&k->n_parked);
+			else {
+				pthread_mutex_lock(&k->mu);
+				v = (long)k->nq;
+				pthread_mutex_unlock(&k->mu);
+			}
+			fprintf(o, "%s{hook=\"%s\"} %ld\n", help[m][0], k->name, v);
+		}
+	}
 }

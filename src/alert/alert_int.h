@@ -22,8 +22,9 @@
 
 #define ALERT_ERR_MAX 512
 #define VMS_ALERT_PATH_MAX 4096
-#define ALERT_ID_MAX 40      /* "msg_" + 32 hex + NUL */
-#define ALERT_HOOKKEY_MAX 20 /* 16 hex + NUL */
+#define ALERT_ID_MAX 40        /* "msg_" + 32 hex + NUL */
+#define ALERT_HOOK_NAME_MAX 65 /* a webhook's name: 64 bytes and NUL */
+#define ALERT_HOOKKEY_MAX 20   /* 16 hex + NUL */
 #define ALERT_EXCERPT_PAD_S 3.0
 #define ALERT_EXCERPT_MAX_WORDS 60
 #define ALERT_MAX_BODY (256 * 1024)

@@ -33,8 +33,8 @@ class HttpFace(unittest.TestCase):
     def setUp(self):
         self.port = free_port()
         self.d = Daemon(extra='http = { listen = "127.0.0.1:%d"; };\n'
-                              'webhooks = ( { url = "http://127.0.0.1:9/"; format = "slack"; retry_base_s = 60.0; '
-                              '} );' % self.port)
+                              'webhooks = ( { name = "slack-ops"; url = "http://127.0.0.1:9/"; format = "slack"; '
+                              'retry_base_s = 60.0; } );' % self.port)
 
     def tearDown(self):
         self.d.close()
@@ -65,6 +65,15 @@ class HttpFace(unittest.TestCase):
         self.assertRegex(body, r'vmscreen_hold_oldest_age_seconds\{spool="vm"\} \d+')
         self.assertRegex(body, r"vmscreen_outbox_pending [1-9]")  # the receiver is down
         self.assertIn("vmscreen_outbox_parked 0", body)
+        # per hook, by name: the receiver refuses, so attempts failed and
+        # nothing was delivered (issue 12: a 503 once left every counter at 0)
+        end = time.time() + 10
+        while time.time() < end and 'failed_attempts_total{hook="slack-ops"} 0' in body:
+            time.sleep(0.2)
+            body = self.get("/metrics")[1]
+        self.assertRegex(body, r'vmscreen_webhook_failed_attempts_total\{hook="slack-ops"\} [1-9]')
+        self.assertIn('vmscreen_webhook_delivered_total{hook="slack-ops"} 0', body)
+        self.assertIn('vmscreen_webhook_pending{hook="slack-ops"} 1', body)
         for line in body.splitlines():  # exposition format: comments or name{labels} value
             self.assertRegex(line, r"^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+]+)$")
         r, body = self.get("/healthz")
