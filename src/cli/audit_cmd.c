@@ -459,7 +459,7 @@ static char *audit_clean(const char *s)
 	if (out == NULL)
 		return NULL;
 	for (const unsigned char *p = (const unsigned char *)out; *p;) {
-		size_t len = vms_unsafe_char_len(p);
+		size_t len = *p == '\t' || *p == '\n' || *p == '\r' ? 1 : vms_unsafe_char_len(p);
 		if (len > 0) {
 			*w++ = ' ';
 			p += len;
