@@ -38,11 +38,12 @@
 #define AUDIT_USAGE 2
 #define AUDIT_ZERO "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_USAGE_TEXT                                                                           \
-	"usage: vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...]\n"                  \
+	"usage: vmscreen audit verify [--config FILE] [--json] [--head HEX] [AUDIT_FILE...]\n"     \
 	"       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
 
 struct audit_opts {
 	const char *config;
+	const char *head; /* verify: a head recorded earlier must still be a line */
 	int json, tsv;
 	char **files; /* the files named, or the configured log */
 	size_t n_files;
@@ -77,6 +78,9 @@ typedef struct audit_verify {
 	int have_a, have_b, chained;
 	long pre;                          /* lines before the chain began */
 	char chain_from[SPOOL_SHA256_HEX]; /* prev of a first line with nothing before it */
+	const char *want;                  /* --head: a hash recorded earlier */
+	size_t want_file;                  /* where it was found */
+	long want_line;                    /* 0: not (yet) found */
 	long *lines;                       /* per file */
 	char (*heads)[SPOOL_SHA256_HEX];   /* per file: hash of the last line so far */
 	size_t bad_file;
@@ -99,16 +103,15 @@ static void audit_log(int prio, const char *msg)
  */
 static int audit_parse(int argc, char **argv, struct audit_opts *o)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {"tsv", no_argument, NULL, 't'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+	        {"tsv", no_argument, NULL, 't'},          {"head", required_argument, NULL, 'H'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	int c;
 
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "c:jth", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jtH:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -118,6 +121,9 @@ static int audit_parse(int argc, char **argv, struct audit_opts *o)
 			break;
 		case 't':
 			o->tsv = 1;
+			break;
+		case 'H':
+			o->head = optarg;
 			break;
 		case 'h':
 			fputs(AUDIT_USAGE_TEXT, stdout);
@@ -357,6 +363,10 @@ static int audit_walk(audit_verify *v, char *const *files, size_t n)
 		v->have_b = 1;
 		v->lines[c.file] = c.line;
 		memcpy(v->heads[c.file], c.hash, SPOOL_SHA256_HEX);
+		if (v->want != NULL && v->want_line == 0 && strcmp(c.hash, v->want) == 0) {
+			v->want_file = c.file;
+			v->want_line = c.line;
+		}
 	}
 	audit_reader_close(&r);
 	return got < 0 ? -1 : rc;
@@ -373,11 +383,16 @@ static void audit_report_json(const audit_verify *v, int rc, char *const *files,
 		json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "file", files[i], "lines",
 		                                     (json_int_t)v->lines[i], "head", v->heads[i]));
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		out = json_pack("{s:b, s:o, s:I, s:s, s:I, s:s?}", "ok", 1, "files", arr, "lines",
 		                total, "head", v->heads[n - 1], "before_chain", (json_int_t)v->pre,
 		                "chain_from", v->chain_from[0] ? v->chain_from : NULL);
-	else {
+		if (v->want != NULL)
+			json_object_set_new(out, "recorded_head",
+			                    json_pack("{s:s, s:s, s:I}", "head", v->want, "file",
+			                              files[v->want_file], "line",
+			                              (json_int_t)v->want_line));
+	} else {
 		json_decref(arr);
 		out = json_pack("{s:b, s:s, s:I, s:s, s:s}", "ok", 0, "file", files[v->bad_file],
 		                "line", (json_int_t)v->bad_line, "problem", v->problem, "error",
@@ -397,10 +412,12 @@ static int audit_report(const audit_verify *v, int rc, char *const *files, size_
 		audit_report_json(v, rc, files, n);
 		return rc == 0 ? AUDIT_OK : AUDIT_BROKEN;
 	}
-	if (rc != 0) {
+	if (rc != 0 && v->bad_line == 0)
+		printf("audit log %s: %s\n", files[v->bad_file], v->what);
+	else if (rc != 0)
 		printf("audit log %s: line %ld: %s\n", files[v->bad_file], v->bad_line, v->what);
+	if (rc != 0)
 		return AUDIT_BROKEN;
-	}
 	for (size_t i = 0; i < n; i++)
 		printf("audit log %s: %ld lines, chain intact, head %s\n", files[i], v->lines[i],
 		       v->heads[i]);
@@ -412,10 +429,27 @@ static int audit_report(const audit_verify *v, int rc, char *const *files, size_
 		printf("audit log %s: the chain continues from a line not given here (a "
 		       "rotated file?): prev %s\n",
 		       files[0], v->chain_from);
+	if (v->want != NULL)
+		printf("audit log %s: line %ld is the recorded head %s\n", files[v->want_file],
+		       v->want_line, v->want);
 	return AUDIT_OK;
 }
 
-/* vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...] */
+/* --head was given and no line has that hash: a break of its own (the
+ * lines up to a head someone kept are what the chain vouches for).  1. */
+static int audit_head_missing(audit_verify *v, size_t n)
+{
+	v->bad_file = n - 1;
+	v->bad_line = 0;
+	v->problem = "head_missing";
+	snprintf(v->what, sizeof v->what,
+	         "the recorded head %s is the hash of no line: the lines up to it were "
+	         "changed or removed, or it was recorded from other files",
+	         v->want);
+	return 1;
+}
+
+/* vmscreen audit verify [--config FILE] [--json] [--head HEX] [AUDIT_FILE...] */
 static int audit_cmd_verify(int argc, char **argv)
 {
 	struct audit_opts o = {0};
@@ -424,8 +458,15 @@ static int audit_cmd_verify(int argc, char **argv)
 
 	if (rc != 0)
 		return rc < 0 ? AUDIT_OK : rc;
+	if (o.head != NULL && !audit_is_hex(o.head)) {
+		fprintf(stderr,
+		        "vmscreen: --head %s: 64 lowercase hex digits, as verify printed it\n",
+		        o.head);
+		return AUDIT_USAGE;
+	}
 	if (audit_default_file(&o) < 0)
 		return AUDIT_USAGE;
+	v.want = o.head;
 	v.lines = calloc(o.n_files, sizeof *v.lines);
 	v.heads = calloc(o.n_files, sizeof *v.heads);
 	if (v.lines == NULL || v.heads == NULL) {
@@ -442,6 +483,8 @@ static int audit_cmd_verify(int argc, char **argv)
 	for (size_t i = 1; i < o.n_files; i++)
 		if (v.lines[i] == 0)
 			memcpy(v.heads[i], v.heads[i - 1], SPOOL_SHA256_HEX);
+	if (rc == 0 && v.want != NULL && v.want_line == 0)
+		rc = audit_head_missing(&v, o.n_files);
 	rc = audit_report(&v, rc, o.files, o.n_files, o.json);
 out:
 	free(v.lines);

@@ -158,6 +158,26 @@ class ChainFromTheDaemon(unittest.TestCase):
         # only the newline missing
         self.assertBreak(self.verify(ls, b""), len(ls), "torn")
 
+    def test_a_rewritten_chain_misses_the_recorded_head(self):
+        ls = list(self.lines)
+        kept = sha(ls[2])  # an operator recorded the head after line 3
+        r = self.verify(ls, b"\n", "--head", kept)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("line 3 is the recorded head " + kept, r.stdout)
+        # whoever can write the log can delete line 2 and recompute every prev:
+        # the chain is intact again, but the kept head is gone
+        forged, prev = [], ZERO
+        for l in ls[:1] + ls[2:]:
+            o = json.loads(l)
+            o["prev"] = prev
+            forged.append(json.dumps(o, separators=(",", ":")).encode())
+            prev = sha(forged[-1])
+        self.assertEqual(self.verify(forged).returncode, 0)
+        r = self.verify(forged, b"\n", "--head", kept)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("recorded head %s is the hash of no line" % kept, r.stdout)
+        self.assertEqual(self.verify(ls, b"\n", "--head", "nothex").returncode, 2)
+
     def test_not_json(self):
         ls = list(self.lines)
         ls[1] = b"garbage"
