@@ -677,9 +677,10 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "%s", err);
 		return 1;
 	}
-	{ /* the audit log must be writable before we accept anything */
+	{ /* the audit log must be writable (and readable: each line is chained
+	   * to the last one) before we accept anything */
 		int fd = open(rt->sc.audit_log,
-		              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+		              O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 		if (fd < 0) {
 			dlog(LOG_ERR, "audit log %s: %s", rt->sc.audit_log, strerror(errno));
 			return 1;
