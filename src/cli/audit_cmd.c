@@ -17,12 +17,15 @@
  * false-alarms prints the reviewers' false_alarm events as clean test
  * lines for the phrasing corpora.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include "cli/audit_cmd.h"
@@ -68,6 +71,7 @@ typedef struct audit_reader {
 	size_t n, cur;
 	FILE *fp;
 	long line;
+	off_t off, limit; /* bytes read of the file, and its size when opened */
 	char *buf;
 	size_t cap;
 } audit_reader;
@@ -206,6 +210,33 @@ static void audit_rec_fill(audit_reader *r, size_t n, audit_rec *rec, json_t **o
 }
 
 /*
+ * Open one file and note its size under a shared flock.  Writers append
+ * whole lines under an exclusive one, so that size ends at a line: reading
+ * no further, a line the daemon is writing meanwhile is not taken for a
+ * torn one.  The lock is not kept (a long read must not stall the daemon).
+ */
+static FILE *audit_open(const char *path, off_t *limit)
+{
+	FILE *fp = fopen(path, "rb");
+	struct stat st;
+
+	if (fp == NULL) {
+		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
+		return NULL;
+	}
+	while (flock(fileno(fp), LOCK_SH) < 0 && errno == EINTR)
+		;
+	if (fstat(fileno(fp), &st) < 0) {
+		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
+		fclose(fp);
+		return NULL;
+	}
+	flock(fileno(fp), LOCK_UN);
+	*limit = st.st_size;
+	return fp;
+}
+
+/*
  * The next line of the files, in order: 1 and *rec (and *obj, the parsed
  * object or NULL, when obj is given), 0 after the last line of the last
  * file, -1 when a file cannot be read (said).
@@ -220,14 +251,17 @@ static int audit_next(audit_reader *r, audit_rec *rec, json_t **obj)
 		if (r->fp == NULL) {
 			if (r->cur >= r->n)
 				return 0;
-			if ((r->fp = fopen(r->files[r->cur], "rb")) == NULL) {
-				fprintf(stderr, "vmscreen: audit log %s: %m\n", r->files[r->cur]);
+			if ((r->fp = audit_open(r->files[r->cur], &r->limit)) == NULL)
 				return -1;
-			}
 			r->line = 0;
+			r->off = 0;
 		}
-		if ((n = getline(&r->buf, &r->cap, r->fp)) > 0)
+		if (r->off < r->limit && (n = getline(&r->buf, &r->cap, r->fp)) > 0) {
+			if (n > r->limit - r->off)
+				n = (ssize_t)(r->limit - r->off); /* appended since: not ours */
+			r->off += n;
 			break;
+		}
 		if (ferror(r->fp)) {
 			fprintf(stderr, "vmscreen: audit log %s: read error\n", r->files[r->cur]);
 			return -1;

@@ -11,14 +11,15 @@ line the daemon finds at its next append is kept and reported.
 `vmscreen audit false-alarms` turns false_alarm events into clean test lines
 that tests/eval_text.py reads.
 """
+import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
@@ -177,6 +178,25 @@ class ChainFromTheDaemon(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("recorded head %s is the hash of no line" % kept, r.stdout)
         self.assertEqual(self.verify(ls, b"\n", "--head", "nothex").returncode, 2)
+
+    def test_a_line_being_written_is_not_taken_for_a_torn_one(self):
+        ls = list(self.lines)
+        write_lines(self.copy, ls)
+        line = b'{"prev":"%s","event":"verdict","by":"vmscreend"}' % sha(ls[-1]).encode()
+        with open(self.copy, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # as spool_audit_append holds it
+            f.write(line[:20])
+            f.flush()
+            p = subprocess.Popen([CLI, "audit", "verify", self.copy], stdout=subprocess.PIPE,
+                                 text=True)
+            time.sleep(0.5)
+            self.assertIsNone(p.poll())  # waits for the writer
+            f.write(line[20:] + b"\n")
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_UN)
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out)
+        self.assertIn("%d lines, chain intact, head %s" % (len(ls) + 1, sha(line)), out)
 
     def test_not_json(self):
         ls = list(self.lines)
