@@ -287,6 +287,27 @@ static void api_who(http_req *r, char *by, size_t len, decision_who *w)
 	w->login_uid = -1;
 }
 
+/* Tell the supervisors: the decision's alert (vmscreen.released or
+ * .rejected) goes through the daemon's own hub.  A failure is logged; the
+ * decision stands. */
+static void api_alert_decision(const spool *sp, const char *id)
+{
+	char err[SPOOL_PATH_MAX + 256];
+	spool_item it;
+	json_t *v;
+
+	if (spool_item_find(sp, id, &it) < 0 ||
+	    (v = decision_verdict(sp, &it, err, sizeof err)) == NULL) {
+		dlog(LOG_ERR, "spool %s: %s: decided, but no alert: the verdict is unreadable",
+		     sp->name, id);
+		return;
+	}
+	if (alert_hub_submit_decision(D.hub, sp->name, id, v) < 0)
+		dlog(LOG_ERR, "spool %s: %s: decided, but its alert cannot be queued: %s", sp->name,
+		     id, strerror(errno));
+	json_decref(v);
+}
+
 /* POST /api/items/ID/release|reject {"reason": "..."} */
 static enum MHD_Result api_decide(http_req *r, runtime *rt, const spool *sp, const char *id,
                                   spool_state to)
@@ -316,6 +337,8 @@ static enum MHD_Result api_decide(http_req *r, runtime *rt, const spool *sp, con
 	        decision_make(&rt->sc, sp->name, id, to, &w, reason, NULL, msg, sizeof msg);
 	json_decref(b);
 	dlog(rc == DECISION_OK ? LOG_NOTICE : LOG_WARNING, "http: %s: %s", by, msg);
+	if (rc == DECISION_OK)
+		api_alert_decision(sp, id);
 	if (rc != DECISION_OK && rc != DECISION_ALREADY)
 		return http_error(r, status[rc], "%s", msg);
 	return http_json(r, MHD_HTTP_OK,

@@ -574,7 +574,7 @@ int main(int argc, char **argv)
 	int opt, allow_root = 0, check_only = 0, sfd;
 	sigset_t sigs;
 	uint64_t wd_usec = 0;
-	double wd_next = 0, next_metrics = 0, next_status = 0;
+	double wd_next = 0, next_metrics = 0, next_status = 0, next_outbox = 0;
 	runtime *rt;
 
 	/* Block the signals we handle before anything else, so a SIGTERM in
@@ -755,6 +755,10 @@ int main(int argc, char **argv)
 			}
 			if (W[i].dirty || W[i].n_cands > 0)
 				main_scan_incoming(&W[i], &rt->dc);
+		}
+		if (now >= next_outbox) { /* alerts queued by `vmscreen release|reject` */
+			alert_hub_rescan(D.hub);
+			next_outbox = now + rt->dc.rescan_interval_s;
 		}
 		if (rt->dc.metrics_file[0] && now >= next_metrics) {
 			if (metrics_write(rt->dc.metrics_file) < 0)

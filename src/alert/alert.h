@@ -48,6 +48,25 @@ int alert_hub_start(alert_hub *h);
  */
 int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const json_t *verdict);
 
+/*
+ * Queues the alert of a review decision (vmscreen.released or
+ * vmscreen.rejected): verdict is the item's verdict after the decision,
+ * whose last "review" entry says who, when and why.  Hooks that alerted
+ * the hold get it.  0, or -1 with errno.
+ */
+int alert_hub_submit_decision(alert_hub *h, const char *spool, const char *item_id,
+                              const json_t *verdict);
+
+/* Make h a producer: its submits write outbox entries for the daemon to
+ * deliver (the review commands), without taking the outbox's lock; never
+ * start it.  Entries are picked up by the daemon's alert_hub_rescan(). */
+void alert_hub_producer(alert_hub *h);
+
+/* Queue what other processes (producers) added to the outbox since the
+ * last look; how many.  One readdir of the outbox: the daemon calls it at
+ * its rescan interval. */
+int alert_hub_rescan(alert_hub *h);
+
 /* Stops the delivery thread promptly (an attempt in flight is aborted);
  * undelivered alerts stay in the outbox for the next start. */
 void alert_hub_stop(alert_hub *h);

@@ -77,6 +77,7 @@ struct alert_hub {
 	int lock_fd; /* -1 until the outbox is opened (first start or submit) */
 	pthread_mutex_t open_mu;
 	int started;
+	int producer; /* queues for the daemon to deliver: no lock, no delivery */
 };
 
 static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char *err,
@@ -91,6 +92,8 @@ static void hub_sha_hex(const char *const *parts, size_t nparts, char *out, size
 static int hub_open_outbox(alert_hub *h, char *err, size_t errlen);
 static int hub_ensure_outbox(alert_hub *h);
 static int hub_load_outbox(alert_hub *h);
+static int hub_scan_outbox(alert_hub *h);
+static int hub_queue_has(alert_hook *k, const char *id);
 static alert_hook *hub_hook_by_key(alert_hub *h, const char *key);
 static int hub_queue_push(alert_hook *k, const char *id, int attempts, int64_t created_ms,
                           int64_t next_ms);
@@ -375,7 +378,14 @@ static int hub_ensure_outbox(alert_hub *h)
 	int rc = 0;
 
 	pthread_mutex_lock(&h->open_mu);
-	if (h->lock_fd == -1 && hub_open_outbox(h, err, sizeof(err)) == -1) {
+	if (h->producer) { /* the daemon owns the outbox; its directory must be there */
+		struct stat st;
+		if (stat(h->outbox, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			alert_log(LOG_ERR, "outbox_dir %s: %s", h->outbox,
+			          errno ? strerror(errno) : "not a directory");
+			rc = -1;
+		}
+	} else if (h->lock_fd == -1 && hub_open_outbox(h, err, sizeof(err)) == -1) {
 		alert_log(LOG_ERR, "%s", err);
 		if (h->lock_fd != -1) {
 			close(h->lock_fd);
@@ -500,6 +510,18 @@ out:
  * (never deleted) and logged at LOG_ERR. */
 static int hub_load_outbox(alert_hub *h)
 {
+	int n = hub_scan_outbox(h);
+
+	if (n > 0)
+		alert_log(LOG_NOTICE, "outbox %s: %d undelivered alert(s) from a previous run",
+		          h->outbox, n);
+	return n < 0 ? -1 : 0;
+}
+
+/* Queue every entry of the outbox not queued yet (parking what is
+ * unreadable or belongs to no configured hook); how many, or -1. */
+static int hub_scan_outbox(alert_hub *h)
+{
 	char err[ALERT_ERR_MAX], id[ALERT_ID_MAX + 8];
 	struct dirent *de;
 	outbox_entry e;
@@ -532,14 +554,76 @@ static int hub_load_outbox(alert_hub *h)
 			outbox_park(h->outbox, id);
 			continue;
 		}
+		if (hub_queue_has(k, e.id))
+			continue;
 		if (hub_queue_push(k, e.id, e.attempts, e.created_ms, e.next_ms) == 0)
 			loaded++;
 	}
 	closedir(d);
-	if (loaded > 0)
-		alert_log(LOG_NOTICE, "outbox %s: %zu undelivered alert(s) from a previous run",
-		          h->outbox, loaded);
-	return 0;
+	return (int)loaded;
+}
+
+/* 1 when id is in k's queue. */
+static int hub_queue_has(alert_hook *k, const char *id)
+{
+	int has = 0;
+
+	pthread_mutex_lock(&k->mu);
+	for (size_t i = 0; i < k->nq && !has; i++)
+		has = strcmp(k->q[i].id, id) == 0;
+	pthread_mutex_unlock(&k->mu);
+	return has;
+}
+
+/* See alert.h. */
+int alert_hub_rescan(alert_hub *h)
+{
+	int n;
+
+	if (h == NULL || h->nhooks == 0 || !h->started)
+		return 0;
+	if ((n = hub_scan_outbox(h)) > 0) {
+		alert_log(LOG_INFO, "outbox %s: %d alert(s) queued by another process", h->outbox,
+		          n);
+		for (size_t i = 0; i < h->nhooks; i++) {
+			pthread_mutex_lock(&h->hooks[i].mu);
+			pthread_cond_signal(&h->hooks[i].cv);
+			pthread_mutex_unlock(&h->hooks[i].mu);
+		}
+	}
+	return n;
+}
+
+/* See alert.h. */
+void alert_hub_producer(alert_hub *h)
+{
+	if (h != NULL)
+		h->producer = 1;
+}
+
+/* See alert.h.  The event is the verdict's last review action; the
+ * verdict (with that entry) makes the alert's id, so a retry of the same
+ * decision queues nothing new. */
+int alert_hub_submit_decision(alert_hub *h, const char *spool, const char *item_id,
+                              const json_t *verdict)
+{
+	const json_t *hist = json_object_get(verdict, "review");
+	const char *action = json_string_value(
+	        json_object_get(json_array_get(hist, json_array_size(hist) - 1), "action"));
+	json_t *v;
+	int rc;
+
+	if (action == NULL || (strcmp(action, "release") && strcmp(action, "reject"))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((v = json_deep_copy(verdict)) == NULL)
+		return -1;
+	json_object_set_new(v, "event",
+	                    json_string(strcmp(action, "release") == 0 ? "released" : "rejected"));
+	rc = alert_hub_submit(h, spool, item_id, v);
+	json_decref(v);
+	return rc;
 }
 
 /* Loads the outbox and starts one delivery thread per webhook, with all
@@ -590,6 +674,22 @@ static int hub_wants(const alert_hook *k, const char *spool, int hold, int max_s
 	return hold && max_sev >= k->min_severity;
 }
 
+/* A producer running as root gives the entry it wrote to the outbox's
+ * owner, or the daemon could not read it (and would park it). */
+static void hub_give_to_owner(const alert_hub *h, const char *id)
+{
+	char name[ALERT_ID_MAX + 8], path[VMS_ALERT_PATH_MAX];
+	struct stat st;
+
+	snprintf(name, sizeof name, "%s.json", id);
+	if (geteuid() != 0 || stat(h->outbox, &st) < 0 ||
+	    outbox_path(path, sizeof path, h->outbox, name) == -1)
+		return;
+	if (chown(path, st.st_uid, st.st_gid) < 0)
+		alert_log(LOG_WARNING, "outbox %s: cannot give to its owner: %s", path,
+		          strerror(errno));
+}
+
 /* Builds, persists and enqueues one alert for one hook.  0 when it is on
  * disk (or was already), -1 with errno when it could not be written. */
 static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
@@ -619,7 +719,8 @@ static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
 		return -1;
 	}
 	snprintf(e.hook, sizeof(e.hook), "%s", k->key_id);
-	snprintf(e.type, sizeof(e.type), "%s", hold ? "vmscreen.hold" : "vmscreen.pass");
+	snprintf(e.type, sizeof(e.type), "%s", alert_event_type(verdict));
+	(void)hold;
 	snprintf(e.spool, sizeof(e.spool), "%s", spool);
 	snprintf(e.item, sizeof(e.item), "%s", item_id);
 	e.created_ms = e.next_ms = alert_now_ms();
@@ -635,6 +736,8 @@ static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
 		return -1;
 	}
 	outbox_entry_clear(&e);
+	if (k->hub->producer)
+		hub_give_to_owner(k->hub, e.id);
 	alert_log(LOG_INFO, "queued %s %s for %s/%s to %s", e.type, e.id, spool, item_id,
 	          k->display);
 	if (hub_queue_push(k, e.id, 0, e.created_ms, e.next_ms) == -1) {

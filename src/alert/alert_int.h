@@ -40,6 +40,11 @@ void alert_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* Highest finding severity in a verdict object (1 low .. 3 high), 0 if none. */
 int alert_verdict_max_severity(const json_t *verdict);
+/* The alert's type, from the verdict: "vmscreen.hold" (gate, held),
+ * "vmscreen.flagged" (monitor: delivered with findings),
+ * "vmscreen.unscreenable", "vmscreen.released" / "vmscreen.rejected" (a
+ * review decision: the verdict carries "event"), "vmscreen.pass". */
+const char *alert_event_type(const json_t *verdict);
 /* "low"/"medium"/"high" -> 1..3; 0 for anything else. */
 int alert_severity_parse(const char *name);
 int alert_format_parse(const char *name, alert_format *out);

@@ -86,6 +86,30 @@ int alert_verdict_max_severity(const json_t *verdict)
 	return max;
 }
 
+/* See alert_int.h.  What happened, from the verdict alone: a review
+ * decision (the "event" member that decision alerts carry), a pass, a file
+ * that could not be screened, a monitor call delivered with findings, or
+ * a hold. */
+const char *alert_event_type(const json_t *verdict)
+{
+	const char *event = payload_str(verdict, "event", "");
+	const json_t *a;
+	size_t i;
+
+	if (strcmp(event, "released") == 0)
+		return "vmscreen.released";
+	if (strcmp(event, "rejected") == 0)
+		return "vmscreen.rejected";
+	if (strcmp(payload_str(verdict, "verdict", "hold"), "pass") == 0)
+		return "vmscreen.pass";
+	json_array_foreach(json_object_get(verdict, "alerts"), i,
+	                   a) if (strcmp(payload_str(a, "type", ""), "unscreenable") ==
+	                          0) return "vmscreen.unscreenable";
+	if (strcmp(payload_str(verdict, "state", "hold"), "released") == 0)
+		return "vmscreen.flagged";
+	return "vmscreen.hold";
+}
+
 /* A string member or a default: the verdict is ours but read defensively. */
 static const char *payload_str(const json_t *o, const char *key, const char *dflt)
 {
@@ -181,6 +205,15 @@ static void payload_review_command(char *buf, size_t buflen, const char *item_id
 	buf[n] = '\0';
 }
 
+/* The producer's file name: the verdict's "name", else the base of its
+ * path. */
+static const char *payload_file_name(const json_t *verdict)
+{
+	const char *name = payload_str(verdict, "name", NULL);
+
+	return name != NULL ? name : payload_basename(payload_str(verdict, "file", ""));
+}
+
 /* The standard body (Standard Webhooks shape: type, timestamp, data). */
 static json_t *payload_standard(const json_t *verdict, const char *spool, const char *item_id)
 {
@@ -226,16 +259,25 @@ static json_t *payload_standard(const json_t *verdict, const char *spool, const 
 	meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
 	payload_review_command(review, sizeof(review), item_id);
 	/* "o" steals findings and meta even when packing fails */
-	data = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:o, s:o, s:s}", "spool", spool, "id",
-	                 item_id, "file", payload_basename(payload_str(verdict, "file", "")),
-	                 "verdict", verdict_s, "duration_s", payload_num(verdict, "duration_s"),
-	                 "screened_at", screened_at, "max_severity", payload_sev_names[max],
-	                 "findings", findings, "metadata", meta, "review_command", review);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:o, s:o, s:s}", "spool",
+	                 spool, "id", item_id, "file", payload_file_name(verdict), "verdict",
+	                 verdict_s, "state", payload_str(verdict, "state", "hold"), "mode",
+	                 payload_str(verdict, "mode", "gate"), "duration_s",
+	                 payload_num(verdict, "duration_s"), "screened_at", screened_at,
+	                 "max_severity", payload_sev_names[max], "findings", findings, "metadata",
+	                 meta, "review_command", review);
 	if (data == NULL)
 		return NULL;
-	root = json_pack("{s:s, s:s, s:o}", "type",
-	                 strcmp(verdict_s, "hold") == 0 ? "vmscreen.hold" : "vmscreen.pass",
-	                 "timestamp", screened_at, "data", data);
+	/* a decision alert: who decided, when and why (the verdict's last
+	 * review entry), dated when it was taken */
+	const json_t *hist = json_object_get(verdict, "review");
+	const json_t *last = json_array_get(hist, json_array_size(hist) - 1);
+	if (json_object_get(verdict, "event") != NULL && json_is_object(last)) {
+		json_object_set_new(data, "decision", json_deep_copy(last));
+		screened_at = payload_str(last, "at", screened_at);
+	}
+	root = json_pack("{s:s, s:s, s:o}", "type", alert_event_type(verdict), "timestamp",
+	                 screened_at, "data", data);
 	return root;
 fail:
 	json_decref(findings);
@@ -292,15 +334,49 @@ static char *payload_slack_escape(const char *s)
 	return out;
 }
 
-/* One line saying what happened, used as Slack's notification text and as
- * the Teams title: "vmscreen held voicemail/ID (file.wav): high insult". */
-static const char *payload_headline(const json_t *data, char *buf, size_t buflen)
+/* What happened, in words, by event type: the verb of the headline and
+ * the title's first word.  The same wording in every format. */
+static void payload_wording(const char *type, const char **verb, const char **title)
 {
+	static const char *const w[][3] = {
+	        {"vmscreen.hold", "held", "Held"},
+	        {"vmscreen.flagged", "flagged (delivered)", "Flagged, delivered"},
+	        {"vmscreen.unscreenable", "could not screen (held)", "Unscreenable, held"},
+	        {"vmscreen.released", "released after review", "Released"},
+	        {"vmscreen.rejected", "rejected after review", "Rejected"},
+	        {"vmscreen.pass", "passed", "Passed"},
+	};
+
+	*verb = "held";
+	*title = "Held";
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		if (strcmp(type, w[i][0]) == 0) {
+			*verb = w[i][1];
+			*title = w[i][2];
+		}
+}
+
+/* One line saying what happened, used as Slack's notification text and as
+ * the Teams title: "vmscreen held voicemail/ID (file.wav): high insult",
+ * "vmscreen released after review voicemail/ID (file.wav) by alice
+ * (console): reason".  Raw text: each format escapes it. */
+static const char *payload_headline(const json_t *std, char *buf, size_t buflen)
+{
+	const json_t *data = json_object_get(std, "data");
 	const json_t *findings = json_object_get(data, "findings"), *f, *top = NULL;
-	const char *verdict = payload_str(data, "verdict", "hold");
+	const json_t *dec = json_object_get(data, "decision");
+	const char *verb, *title;
 	size_t i;
 	int best = -1;
 
+	payload_wording(payload_str(std, "type", ""), &verb, &title);
+	if (dec != NULL) {
+		snprintf(buf, buflen, "vmscreen %s %s/%s (%s) by %s: %s", verb,
+		         payload_str(data, "spool", ""), payload_str(data, "id", ""),
+		         payload_str(data, "file", ""), payload_str(dec, "by", "?"),
+		         payload_str(dec, "reason", ""));
+		return buf;
+	}
 	json_array_foreach(findings, i, f)
 	{
 		int s = alert_severity_parse(payload_str(f, "severity", ""));
@@ -310,19 +386,84 @@ static const char *payload_headline(const json_t *data, char *buf, size_t buflen
 		}
 	}
 	if (top == NULL) {
-		snprintf(buf, buflen, "vmscreen %s %s/%s (%s): no findings",
-		         strcmp(verdict, "hold") == 0 ? "held" : "passed",
+		snprintf(buf, buflen, "vmscreen %s %s/%s (%s): no findings", verb,
 		         payload_str(data, "spool", ""), payload_str(data, "id", ""),
 		         payload_str(data, "file", ""));
 		return buf;
 	}
-	snprintf(buf, buflen, "vmscreen %s %s/%s (%s): %s %s %s%s",
-	         strcmp(verdict, "hold") == 0 ? "held" : "passed", payload_str(data, "spool", ""),
-	         payload_str(data, "id", ""), payload_str(data, "file", ""),
-	         payload_str(top, "severity", ""), payload_str(top, "type", ""),
-	         payload_str(top, "category", ""),
+	snprintf(buf, buflen, "vmscreen %s %s/%s (%s): %s %s %s%s", verb,
+	         payload_str(data, "spool", ""), payload_str(data, "id", ""),
+	         payload_str(data, "file", ""), payload_str(top, "severity", ""),
+	         payload_str(top, "type", ""), payload_str(top, "category", ""),
 	         json_array_size(findings) > 1 ? " (and more)" : "");
 	return buf;
+}
+
+/* Teams renders TextBlock and FactSet text as Markdown, of which Adaptive
+ * Cards know emphasis (* _), links ([text](url)) and lists ("- ", "1. " at
+ * a line start).  A backslash goes before each of \\ * _ [ ] ( ) and before
+ * a leading - + or digit, and line breaks become spaces, so a file name or
+ * a transcript cannot make a link, a list or restyle the card.  Returns
+ * malloc'ed text. */
+static char *payload_teams_escape(const char *s)
+{
+	char *out = malloc(2 * strlen(s) + 2), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	if (*s == '-' || *s == '+' || (*s >= '0' && *s <= '9'))
+		*o++ = '\\';
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r') {
+			*o++ = ' ';
+			continue;
+		}
+		if (strchr("\\*_[]()", *s) != NULL)
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* One mrkdwn field "*Label*\nvalue" with the value escaped. */
+static json_t *payload_slack_field(const char *label, const char *value)
+{
+	char *esc = payload_slack_escape(value);
+	json_t *f =
+	        esc ? json_pack("{s:s, s:s++}", "type", "mrkdwn", "text", label, "\n", esc) : NULL;
+
+	free(esc);
+	return f;
+}
+
+/* The header, the facts (every value escaped: a file named "<!channel>"
+ * must not notify a channel) and, for a decision, who, when and why. */
+static json_t *payload_slack_fields(const json_t *std, const char *title, const char *dur)
+{
+	const json_t *data = json_object_get(std, "data"), *dec = json_object_get(data, "decision");
+	json_t *fields = json_array(), *blocks;
+
+	json_array_append_new(fields,
+	                      payload_slack_field("*Spool*", payload_str(data, "spool", "")));
+	json_array_append_new(fields, payload_slack_field("*Item*", payload_str(data, "id", "")));
+	json_array_append_new(fields, payload_slack_field("*File*", payload_str(data, "file", "")));
+	json_array_append_new(fields, payload_slack_field("*Duration*", dur));
+	json_array_append_new(fields,
+	                      payload_slack_field("*Verdict*", payload_str(data, "verdict", "")));
+	json_array_append_new(fields,
+	                      payload_slack_field("*State*", payload_str(data, "state", "")));
+	json_array_append_new(fields, payload_slack_field("*Highest severity*",
+	                                                  payload_str(data, "max_severity", "")));
+	if (dec != NULL) {
+		json_array_append_new(
+		        fields, payload_slack_field("*Decided by*", payload_str(dec, "by", "")));
+		json_array_append_new(
+		        fields, payload_slack_field("*Reason*", payload_str(dec, "reason", "")));
+	}
+	blocks = json_pack("[{s:s, s:{s:s, s:s}}, {s:s, s:o}]", "type", "header", "text", "type",
+	                   "plain_text", "text", title, "type", "section", "fields", fields);
+	return blocks;
 }
 
 /* Slack incoming-webhook body: {"text": fallback, "blocks": [...]}. */
@@ -335,24 +476,19 @@ static json_t *payload_slack(const json_t *std)
 	json_t *blocks, *root;
 	size_t i, nf = json_array_size(findings);
 
-	payload_headline(data, head, sizeof(head));
-	snprintf(title, sizeof(title), "%s: %s",
-	         strcmp(payload_str(data, "verdict", ""), "hold") == 0 ? "Held" : "Passed",
-	         payload_str(data, "file", ""));
+	const char *verb, *word;
+	payload_wording(payload_str(std, "type", ""), &verb, &word);
+	payload_headline(std, head, sizeof(head));
+	/* the header is plain_text, which Slack does not let us escape: only
+	 * trusted words go in it (spool names and ids are validated); the file
+	 * name is in an escaped field below */
+	snprintf(title, sizeof(title), "%s: %s/%s", word, payload_str(data, "spool", ""),
+	         payload_str(data, "id", ""));
 	payload_truncate(title, 150);
 	payload_fmt_time(dur, sizeof(dur), payload_num(data, "duration_s"));
 	if ((esc_head = payload_slack_escape(head)) == NULL)
 		return NULL;
-	blocks = json_pack(
-	        "[{s:s, s:{s:s, s:s}}, {s:s, s:[{s:s, s:s+}, {s:s, s:s+}, {s:s, s:s+}, {s:s, "
-	        "s:s+}, {s:s, s:s+}, {s:s, s:s+}]}]",
-	        "type", "header", "text", "type", "plain_text", "text", title, "type", "section",
-	        "fields", "type", "mrkdwn", "text", "*Spool*\n", payload_str(data, "spool", ""),
-	        "type", "mrkdwn", "text", "*Item*\n", payload_str(data, "id", ""), "type", "mrkdwn",
-	        "text", "*File*\n", payload_str(data, "file", ""), "type", "mrkdwn", "text",
-	        "*Duration*\n", dur, "type", "mrkdwn", "text", "*Verdict*\n",
-	        payload_str(data, "verdict", ""), "type", "mrkdwn", "text", "*Highest severity*\n",
-	        payload_str(data, "max_severity", ""));
+	blocks = payload_slack_fields(std, title, dur);
 	if (blocks == NULL)
 		goto fail;
 	json_array_foreach(findings, i, f)
@@ -413,6 +549,40 @@ fail:
 	return NULL;
 }
 
+/* One Teams fact with its value escaped (FactSet values are Markdown too). */
+static json_t *payload_teams_fact(const char *title, const char *value)
+{
+	char *esc = payload_teams_escape(value);
+	json_t *f = esc ? json_pack("{s:s, s:s}", "title", title, "value", esc) : NULL;
+
+	free(esc);
+	return f;
+}
+
+/* The card's facts: where, what, and for a decision who and why. */
+static json_t *payload_teams_facts(const json_t *data, const char *dur)
+{
+	const json_t *dec = json_object_get(data, "decision");
+	json_t *facts = json_array();
+
+	json_array_append_new(facts, payload_teams_fact("Spool", payload_str(data, "spool", "")));
+	json_array_append_new(facts, payload_teams_fact("Item", payload_str(data, "id", "")));
+	json_array_append_new(facts, payload_teams_fact("File", payload_str(data, "file", "")));
+	json_array_append_new(facts, payload_teams_fact("Duration", dur));
+	json_array_append_new(facts,
+	                      payload_teams_fact("Verdict", payload_str(data, "verdict", "")));
+	json_array_append_new(facts, payload_teams_fact("State", payload_str(data, "state", "")));
+	json_array_append_new(facts, payload_teams_fact("Highest severity",
+	                                                payload_str(data, "max_severity", "")));
+	if (dec != NULL) {
+		json_array_append_new(facts,
+		                      payload_teams_fact("Decided by", payload_str(dec, "by", "")));
+		json_array_append_new(facts,
+		                      payload_teams_fact("Reason", payload_str(dec, "reason", "")));
+	}
+	return facts;
+}
+
 /* Teams body: a message carrying one Adaptive Card (what Teams Workflows
  * "post to a channel when a webhook request is received" expects). */
 static json_t *payload_teams(const json_t *std)
@@ -423,18 +593,14 @@ static json_t *payload_teams(const json_t *std)
 	json_t *body, *card, *facts;
 	size_t i, nf = json_array_size(findings);
 
-	payload_headline(data, head, sizeof(head));
+	payload_headline(std, head, sizeof(head));
 	payload_fmt_time(dur, sizeof(dur), payload_num(data, "duration_s"));
-	facts = json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, "
-	                  "s:s}]",
-	                  "title", "Spool", "value", payload_str(data, "spool", ""), "title",
-	                  "Item", "value", payload_str(data, "id", ""), "title", "File", "value",
-	                  payload_str(data, "file", ""), "title", "Duration", "value", dur, "title",
-	                  "Verdict", "value", payload_str(data, "verdict", ""), "title",
-	                  "Highest severity", "value", payload_str(data, "max_severity", ""));
-	body = json_pack("[{s:s, s:s, s:s, s:s, s:b}, {s:s, s:o}]", "type", "TextBlock", "size",
-	                 "Large", "weight", "Bolder", "text", head, "wrap", 1, "type", "FactSet",
-	                 "facts", facts);
+	char *esc_head = payload_teams_escape(head);
+	facts = payload_teams_facts(data, dur);
+	body = json_pack("[{s:s, s:s, s:s, s:s?, s:b}, {s:s, s:o?}]", "type", "TextBlock", "size",
+	                 "Large", "weight", "Bolder", "text", esc_head, "wrap", 1, "type",
+	                 "FactSet", "facts", facts);
+	free(esc_head);
 	if (body == NULL)
 		return NULL;
 	json_array_foreach(findings, i, f)
@@ -451,14 +617,18 @@ static json_t *payload_teams(const json_t *std)
 		json_array_append_new(body, json_pack("{s:s, s:s, s:s, s:b, s:s}", "type",
 		                                      "TextBlock", "text", line, "color",
 		                                      "Attention", "wrap", 1, "spacing", "Medium"));
-		json_array_append_new(
-		        body, json_pack("{s:s, s:s+, s:b}", "type", "TextBlock", "text",
-		                        "Evidence: ", payload_str(f, "evidence", ""), "wrap", 1));
-		if (ex != NULL)
-			json_array_append_new(body, json_pack("{s:s, s:s+, s:b, s:b}", "type",
-			                                      "TextBlock", "text", "Excerpt: ...",
-			                                      payload_str(ex, "text", ""), "wrap",
-			                                      1, "isSubtle", 1));
+		char *ev = payload_teams_escape(payload_str(f, "evidence", ""));
+		char *exs = ex ? payload_teams_escape(payload_str(ex, "text", "")) : NULL;
+		if (ev != NULL)
+			json_array_append_new(body,
+			                      json_pack("{s:s, s:s+, s:b}", "type", "TextBlock",
+			                                "text", "Evidence: ", ev, "wrap", 1));
+		if (exs != NULL)
+			json_array_append_new(body, json_pack("{s:s, s:s++, s:b, s:b}", "type",
+			                                      "TextBlock", "text", "Excerpt: ", exs,
+			                                      "...", "wrap", 1, "isSubtle", 1));
+		free(ev);
+		free(exs);
 	}
 	if (nf > PAYLOAD_TEAMS_MAX_FINDINGS) {
 		snprintf(line, sizeof(line), "and %zu more findings",

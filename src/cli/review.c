@@ -23,6 +23,7 @@
 #include "cli/review.h"
 #include "conf/conf.h"
 #include "core/internal.h" /* vms_unsafe_char_len */
+#include "alert/alert.h"
 #include "review/review.h"
 #include "spool/spool.h"
 
@@ -499,6 +500,33 @@ out:
 }
 
 /*
+ * Queue the decision's alert in the daemon's outbox, for the daemon to
+ * deliver (this process has no delivery thread: alert_hub_producer).  A
+ * failure is said, and the decision stands.
+ */
+static void review_alert(const config_t *cfg, const spool *sp, const char *id)
+{
+	char err[4096];
+	spool_item it;
+	alert_hub *h = alert_hub_new(cfg, err, sizeof err);
+	json_t *v = NULL;
+
+	if (h == NULL) {
+		fprintf(stderr, "vmscreen: %s: decided; no alert was queued: webhooks: %s\n", id,
+		        err);
+		return;
+	}
+	alert_hub_producer(h);
+	if (sp != NULL && spool_item_find(sp, id, &it) == 0)
+		v = decision_verdict(sp, &it, err, sizeof err);
+	if (v == NULL || alert_hub_submit_decision(h, sp->name, it.id, v) < 0)
+		fprintf(stderr,
+		        "vmscreen: %s: decided; its alert could not be queued (see above)\n", id);
+	json_decref(v);
+	alert_hub_free(h);
+}
+
+/*
  * release/reject: decision_make() does the work (the console makes the same
  * call); here, who is asking and what to print.
  */
@@ -531,8 +559,13 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 	if (review_load(&o, &cfg, &sc) < 0)
 		return 1;
 	review_who(who, sizeof who, &dw);
-	switch (decision_make(&sc, o.spool, o.arg, to, &dw, o.reason, NULL, msg, sizeof msg)) {
+	const spool *where = NULL;
+	switch (decision_make(&sc, o.spool, o.arg, to, &dw, o.reason, &where, msg, sizeof msg)) {
 	case DECISION_OK:
+		review_printf("%s\n", msg);
+		review_alert(&cfg, where, o.arg);
+		rc = 0;
+		break;
 	case DECISION_ALREADY:
 		review_printf("%s\n", msg);
 		rc = 0;
