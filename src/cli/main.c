@@ -1,13 +1,15 @@
 /*
  * main.c - the `vmscreen` command: screen files, test rules, review holds.
  *
- *   vmscreen check [--config FILE] [--json] FILE...
- *   vmscreen check [--config FILE] [--json] --text FILE|-
+ *   vmscreen check [--config FILE|--no-config] [--json] [-j N] FILE...
+ *   vmscreen check [--config FILE|--no-config] [--json] --text FILE|-
  *   vmscreen rules [--config FILE] (--lint | --test "sentence")
  *   vmscreen list | show | release | reject ...   (the review workflow)
  *   vmscreen audit verify | false-alarms ...       (the audit log)
  *
- * `check` calls exactly the screening path the daemon calls.
+ *   vmscreen help [COMMAND]                        (COMMAND's own options)
+ *
+ * `check` (check.c) calls exactly the screening path the daemon calls.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -22,25 +24,31 @@
 #define HAVE_REVIEW 1
 #endif
 #include "audit_cmd.h"
+#include "check.h"
 
 #define EXIT_PASS 0
 #define EXIT_HELD 1
 #define EXIT_USAGE 2
 
+/* A subcommand: argv[0] is its name; returns the exit status. */
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+struct cli_command {
+	const char *name;
+	cli_command_fn run;
+};
+
 static int cli_usage(FILE *fp);
-static int cli_settings(const char *config, vms_settings *s);
-static int cli_check(int argc, char **argv);
 static int cli_rules(int argc, char **argv);
-static void cli_report(const vms_result *r);
-static int cli_check_text(vms_engine *e, const char *path, int json);
-static int cli_emit(const vms_result *r, int json);
+static int cli_help(int argc, char **argv);
+static const struct cli_command *cli_find(const char *name);
 
 /* Print the command summary. */
 static int cli_usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: vmscreen check [--config FILE] [--json] FILE...\n"
-	        "       vmscreen check [--config FILE] [--json] --text FILE|-\n"
+	        "usage: vmscreen check [--config FILE|--no-config] [--json] [-j N] FILE...\n"
+	        "       vmscreen check [--config FILE|--no-config] [--json] --text FILE|-\n"
 	        "       vmscreen rules [--config FILE] --lint\n"
 	        "       vmscreen rules [--config FILE] --test \"recognised words\"\n"
 	        "       vmscreen list [--config FILE] [--spool S] [--state STATE]\n"
@@ -50,182 +58,31 @@ static int cli_usage(FILE *fp)
 	        "       vmscreen passwd NAME [--users-file FILE] [--delete]\n"
 	        "       vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...]\n"
 	        "       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
+	        "       vmscreen help [COMMAND]\n"
 	        "       vmscreen --version\n"
 	        "\n"
 	        "check screens recordings (WAV, FLAC, Ogg, raw .ulaw/.alaw/.gsm/.sln) for open\n"
 	        "lines and unprofessional phrasing.  Exit status: 0 all passed, 1 something\n"
 	        "was held, 2 usage or configuration error.  With --text each line of FILE\n"
 	        "(or standard input) that is not empty and does not start with '#' is the\n"
-	        "transcript of one recording, screened by every phrasing layer.\n");
+	        "transcript of one recording, screened by every phrasing layer.\n"
+	        "`vmscreen help COMMAND` (or `vmscreen COMMAND --help`) shows a command's\n"
+	        "options.\n");
 	return fp == stderr ? EXIT_USAGE : 0;
 }
 
-/* Defaults, then the config file's screening group. */
-static int cli_settings(const char *config, vms_settings *s)
+/* rules' usage and options. */
+static int cli_rules_usage(FILE *fp)
 {
-	char err[VMS_ERR_MAX + 256];
-	config_t cfg;
-	int rc;
-
-	vms_settings_defaults(s);
-	if (config == NULL)
-		return 0;
-	if (vms_conf_read(&cfg, config, err, sizeof err) < 0) {
-		fprintf(stderr, "vmscreen: %s\n", err);
-		return -1;
-	}
-	rc = vms_settings_apply(s, config_lookup(&cfg, "screening"), config, err, sizeof err);
-	if (rc < 0)
-		fprintf(stderr, "vmscreen: %s\n", err);
-	config_destroy(&cfg);
-	return rc;
-}
-
-/* A short report a person reads. */
-static void cli_report(const vms_result *r)
-{
-	printf("%-40s %s  %.1f s\n", r->file, r->verdict == VMS_HOLD ? "HOLD" : "pass",
-	       r->duration_s);
-	for (size_t i = 0; i < r->n_findings; i++) {
-		const vms_finding *f = &r->findings[i];
-		if (f->type == VMS_FINDING_UNSCREENABLE) {
-			printf("    unscreenable: %s\n", f->evidence);
-			continue;
-		}
-		printf("    %s/%s (%s) at %.1f-%.1f s: %s  [%s", vms_finding_type_name(f->type),
-		       f->category, vms_severity_name(f->severity), f->start_s, f->end_s,
-		       f->evidence, f->rule);
-		if (f->type == VMS_FINDING_PHRASING)
-			printf(", confidence %.2f", f->confidence);
-		printf("]\n");
-	}
-}
-
-/* Print one result (JSON Lines or the report); 1 when it was held. */
-static int cli_emit(const vms_result *r, int json)
-{
-	if (json) {
-		char *j = vms_result_json(r);
-		if (j)
-			printf("%s\n", j);
-		free(j);
-	} else {
-		cli_report(r);
-	}
-	fflush(stdout);
-	return r->verdict == VMS_HOLD;
-}
-
-/*
- * check --text: each line a transcript, screened by the phrasing layers
- * only (no audio, no decoder).  Results are named FILE:LINE.
- */
-static int cli_check_text(vms_engine *e, const char *path, int json)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	const char *shown = fp == stdin ? "-" : path;
-	char *line = NULL, name[VMS_PATH_MAX + 32];
-	size_t cap = 0;
-	long no = 0;
-	int held = 0;
-	if (fp == NULL) {
-		fprintf(stderr, "vmscreen: %s: %m\n", path);
-		return EXIT_USAGE;
-	}
-	while (getline(&line, &cap, fp) >= 0) {
-		no++;
-		const char *p = line + strspn(line, " \t\r\n");
-		if (*p == '\0' || *p == '#')
-			continue;
-		snprintf(name, sizeof name, "%s:%ld", shown, no);
-		vms_result *r = vms_screen_text(e, name, p);
-		if (r == NULL) {
-			fprintf(stderr, "vmscreen: %s: out of memory\n", name);
-			held = 1;
-			continue;
-		}
-		held |= cli_emit(r, json);
-		vms_result_free(r);
-	}
-	int rc = ferror(fp) ? EXIT_USAGE : held ? EXIT_HELD : EXIT_PASS;
-	if (ferror(fp))
-		fprintf(stderr, "vmscreen: %s: read error\n", shown);
-	free(line);
-	if (fp != stdin)
-		fclose(fp);
-	return rc;
-}
-
-/* vmscreen check: screen each file, print a verdict for each. */
-static int cli_check(int argc, char **argv)
-{
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {"text", required_argument, NULL, 't'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	const char *config = NULL, *text = NULL;
-	int json = 0, c, held = 0;
-	char err[VMS_ERR_MAX];
-	vms_settings s;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:jt:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 't':
-			text = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			return cli_usage(stdout);
-		default:
-			return cli_usage(stderr);
-		}
-	}
-	if ((text == NULL) == (optind >= argc)) {
-		fprintf(stderr, text ? "vmscreen check: --text takes no other files\n"
-		                     : "vmscreen check: no files given\n");
-		return cli_usage(stderr);
-	}
-	if (cli_settings(config, &s) < 0)
-		return EXIT_USAGE;
-	vms_engine *e = vms_engine_new(&s, err, sizeof err);
-	if (e == NULL) {
-		fprintf(stderr, "vmscreen: %s\n", err);
-		return EXIT_USAGE;
-	}
-	if (text != NULL) {
-		int rc = cli_check_text(e, text, json);
-		vms_engine_free(e);
-		return rc;
-	}
-	vms_worker *w = vms_worker_new(e, err, sizeof err);
-	if (w == NULL) {
-		fprintf(stderr, "vmscreen: %s\n", err);
-		vms_engine_free(e);
-		return EXIT_USAGE;
-	}
-	for (int i = optind; i < argc; i++) {
-		vms_result *r = vms_screen_file(w, argv[i], NULL);
-		if (r == NULL) {
-			fprintf(stderr, "vmscreen: %s: out of memory\n", argv[i]);
-			held = 1;
-			continue;
-		}
-		for (size_t k = 0; k < r->n_findings; k++)
-			if (r->findings[k].type == VMS_FINDING_UNSCREENABLE)
-				fprintf(stderr, "vmscreen: %s: %s\n", argv[i],
-				        r->findings[k].evidence);
-		held |= cli_emit(r, json);
-		vms_result_free(r);
-	}
-	vms_worker_free(w);
-	vms_engine_free(e);
-	return held ? EXIT_HELD : EXIT_PASS;
+	fprintf(fp, "usage: vmscreen rules [--config FILE] --lint\n"
+	            "       vmscreen rules [--config FILE] --test \"recognised words\"\n"
+	            "\n"
+	            "  -c, --config FILE  the rule packs of FILE's screening group (models_dir)\n"
+	            "  -l, --lint         load every rule pack and report the first problem\n"
+	            "  -t, --test WORDS   print the rules that fire on WORDS (category, severity,\n"
+	            "                     rule, the words matched); exit 1 when any fires\n"
+	            "  -h, --help         this text\n");
+	return fp == stderr ? EXIT_USAGE : 0;
 }
 
 typedef struct cli_rules_hits {
@@ -249,13 +106,14 @@ static int cli_rules(int argc, char **argv)
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 	                                     {"lint", no_argument, NULL, 'l'},
 	                                     {"test", required_argument, NULL, 't'},
+	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *config = NULL, *test = NULL;
 	int lint = 0, c;
 	char err[VMS_ERR_MAX];
 	vms_settings s;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:lt:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:lt:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -266,13 +124,15 @@ static int cli_rules(int argc, char **argv)
 		case 't':
 			test = optarg;
 			break;
+		case 'h':
+			return cli_rules_usage(stdout);
 		default:
-			return cli_usage(stderr);
+			return cli_rules_usage(stderr);
 		}
 	}
 	if (!lint && test == NULL)
-		return cli_usage(stderr);
-	if (cli_settings(config, &s) < 0)
+		return cli_rules_usage(stderr);
+	if (check_load_settings(config, &s) < 0)
 		return EXIT_USAGE;
 	vms_engine *e = vms_engine_new(&s, err, sizeof err);
 	if (e == NULL) {
@@ -299,6 +159,47 @@ static int cli_rules(int argc, char **argv)
 	return rc;
 }
 
+static const struct cli_command cli_commands[] = {
+        {"check", check_cmd},
+        {"rules", cli_rules},
+        {"audit", audit_cmd},
+#ifdef HAVE_REVIEW
+        {"list", review_cmd_list},
+        {"show", review_cmd_show},
+        {"release", review_cmd_release},
+        {"reject", review_cmd_reject},
+        {"passwd", review_cmd_passwd},
+#endif
+        {"help", cli_help},
+};
+
+/* The subcommand called name, or NULL. */
+static const struct cli_command *cli_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+		if (strcmp(cli_commands[i].name, name) == 0)
+			return &cli_commands[i];
+	return NULL;
+}
+
+/*
+ * vmscreen help [COMMAND]: the general usage, or COMMAND's own (issue 12:
+ * `help check` printed the general one).  Each command prints its own
+ * with --help, so that is what is called: one text per command.
+ */
+static int cli_help(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "help") == 0)
+		return cli_usage(stdout);
+	const struct cli_command *c = cli_find(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "vmscreen: help: no command '%s'\n", argv[1]);
+		return cli_usage(stderr);
+	}
+	char *args[] = {argv[1], "--help", NULL};
+	return c->run(2, args);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -308,26 +209,11 @@ int main(int argc, char **argv)
 		printf("vmscreen %s\n", VMS_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
 		return cli_usage(stdout);
-	if (strcmp(cmd, "check") == 0)
-		return cli_check(argc - 1, argv + 1);
-	if (strcmp(cmd, "rules") == 0)
-		return cli_rules(argc - 1, argv + 1);
-	if (strcmp(cmd, "audit") == 0)
-		return audit_cmd(argc - 1, argv + 1);
-#ifdef HAVE_REVIEW
-	if (strcmp(cmd, "list") == 0)
-		return review_cmd_list(argc - 1, argv + 1);
-	if (strcmp(cmd, "show") == 0)
-		return review_cmd_show(argc - 1, argv + 1);
-	if (strcmp(cmd, "release") == 0)
-		return review_cmd_release(argc - 1, argv + 1);
-	if (strcmp(cmd, "reject") == 0)
-		return review_cmd_reject(argc - 1, argv + 1);
-	if (strcmp(cmd, "passwd") == 0)
-		return review_cmd_passwd(argc - 1, argv + 1);
-#endif
+	const struct cli_command *c = cli_find(cmd);
+	if (c != NULL)
+		return c->run(argc - 1, argv + 1);
 	fprintf(stderr, "vmscreen: unknown command '%s'\n", cmd);
 	return cli_usage(stderr);
 }
