@@ -67,6 +67,26 @@ void alert_hub_producer(alert_hub *h);
  * its rescan interval. */
 int alert_hub_rescan(alert_hub *h);
 
+/* One outbox entry, as `vmscreen alerts list` shows it (strings valid
+ * during the callback only; hook is the webhook's name). */
+typedef struct alert_entry_info {
+	const char *id, *hook, *type, *spool, *item, *last_error;
+	int parked, attempts;
+	long last_status;
+	long long created_ms, next_ms;
+} alert_entry_info;
+
+/* Call fn for every pending entry, then every parked one (fn returns
+ * nonzero to stop); how many, or -1.  Reads only. */
+int alert_hub_list(alert_hub *h, int (*fn)(const alert_entry_info *, void *), void *arg);
+/* Put a parked alert back in line (attempts 0, due now) for the daemon's
+ * next rescan; 0, or -1 with err. */
+int alert_hub_retry(alert_hub *h, const char *id, char *err, size_t errlen);
+/* POST a signed test alert (type vmscreen.test) to the hook named
+ * hook_name, now, from this process; 0 on 2xx, else -1; msg says what
+ * happened either way. */
+int alert_hub_test(alert_hub *h, const char *hook_name, char *msg, size_t msglen);
+
 /* Stops the delivery thread promptly (an attempt in flight is aborted);
  * undelivered alerts stay in the outbox for the next start. */
 void alert_hub_stop(alert_hub *h);

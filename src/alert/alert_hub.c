@@ -34,52 +34,6 @@
 
 #define HUB_DEFAULT_OUTBOX "/var/spool/vmscreen/outbox"
 
-typedef struct hook_item {
-	char id[ALERT_ID_MAX];
-	int attempts;
-	int64_t next_ms;
-	int64_t created_ms;
-} hook_item;
-
-typedef struct alert_hook {
-	alert_hub *hub;
-	int index;
-	char *url;
-	char display[300];                           /* redacted url: safe to log */
-	char name[ALERT_HOOK_NAME_MAX];              /* `name`, or "webhook-N": the metrics label */
-	atomic_long n_delivered, n_failed, n_parked; /* since start, for /metrics */
-	char key_id[ALERT_HOOKKEY_MAX];
-	alert_format format;
-	int min_severity;
-	char **spools; /* NULL: every spool */
-	size_t nspools;
-	int every_verdict;
-	double connect_timeout_s, timeout_s, retry_base_s;
-	int max_attempts;
-	unsigned char *key; /* NULL: unsigned (Slack/Teams without secret_file) */
-	size_t keylen;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	hook_item *q; /* pending entries; linear scan, fine for thousands */
-	size_t nq, capq;
-	CURLM *multi;
-	pthread_t thread;
-	int running;
-	unsigned int seed;
-	int64_t quiet_until_ms; /* Retry-After: no attempt to this hook before */
-} alert_hook;
-
-struct alert_hub {
-	char outbox[VMS_ALERT_PATH_MAX];
-	alert_hook *hooks;
-	size_t nhooks;
-	atomic_int stop;
-	int lock_fd; /* -1 until the outbox is opened (first start or submit) */
-	pthread_mutex_t open_mu;
-	int started;
-	int producer; /* queues for the daemon to deliver: no lock, no delivery */
-};
-
 static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char *err,
                           size_t errlen);
 static int hub_num(const config_setting_t *s, const char *name, double dflt, double lo, double hi,

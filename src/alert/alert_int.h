@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <syslog.h>
 #include <jansson.h>
 #include <curl/curl.h>
@@ -30,6 +31,54 @@
 #define ALERT_MAX_BODY (256 * 1024)
 
 typedef enum { ALERT_FMT_STANDARD = 0, ALERT_FMT_SLACK = 1, ALERT_FMT_TEAMS = 2 } alert_format;
+
+/* ---- the hub (alert_hub.c; alert_admin.c reads it) ---- */
+
+typedef struct hook_item {
+	char id[ALERT_ID_MAX];
+	int attempts;
+	int64_t next_ms;
+	int64_t created_ms;
+} hook_item;
+
+typedef struct alert_hook {
+	alert_hub *hub;
+	int index;
+	char *url;
+	char display[300];                           /* redacted url: safe to log */
+	char name[ALERT_HOOK_NAME_MAX];              /* `name`, or "webhook-N": the metrics label */
+	atomic_long n_delivered, n_failed, n_parked; /* since start, for /metrics */
+	char key_id[ALERT_HOOKKEY_MAX];
+	alert_format format;
+	int min_severity;
+	char **spools; /* NULL: every spool */
+	size_t nspools;
+	int every_verdict;
+	double connect_timeout_s, timeout_s, retry_base_s;
+	int max_attempts;
+	unsigned char *key; /* NULL: unsigned (Slack/Teams without secret_file) */
+	size_t keylen;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	hook_item *q; /* pending entries; linear scan, fine for thousands */
+	size_t nq, capq;
+	CURLM *multi;
+	pthread_t thread;
+	int running;
+	unsigned int seed;
+	int64_t quiet_until_ms; /* Retry-After: no attempt to this hook before */
+} alert_hook;
+
+struct alert_hub {
+	char outbox[VMS_ALERT_PATH_MAX];
+	alert_hook *hooks;
+	size_t nhooks;
+	atomic_int stop;
+	int lock_fd; /* -1 until the outbox is opened (first start or submit) */
+	pthread_mutex_t open_mu;
+	int started;
+	int producer; /* queues for the daemon to deliver: no lock, no delivery */
+};
 
 /* ---- logging (alert_log.c) ---- */
 

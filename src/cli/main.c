@@ -56,6 +56,7 @@ static int cli_usage(FILE *fp)
 	        "       vmscreen release [--config FILE] ID --reason TEXT\n"
 	        "       vmscreen reject [--config FILE] ID --reason TEXT\n"
 	        "       vmscreen passwd NAME [--users-file FILE] [--delete]\n"
+	        "       vmscreen alerts list | retry ID | test HOOK [--config FILE]\n"
 	        "       vmscreen audit verify [--config FILE] [--json] [AUDIT_FILE...]\n"
 	        "       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
 	        "       vmscreen help [COMMAND]\n"
@@ -169,6 +170,7 @@ static const struct cli_command cli_commands[] = {
         {"release", review_cmd_release},
         {"reject", review_cmd_reject},
         {"passwd", review_cmd_passwd},
+        {"alerts", review_cmd_alerts},
 #endif
         {"help", cli_help},
 };

@@ -15,5 +15,7 @@ int review_cmd_release(int argc, char **argv);
 int review_cmd_reject(int argc, char **argv);
 /* vmscreen passwd NAME: a console account (passwd.c) */
 int review_cmd_passwd(int argc, char **argv);
+/* vmscreen alerts list|retry ID|test HOOK: the outbox (alerts_cmd.c) */
+int review_cmd_alerts(int argc, char **argv);
 
 #endif

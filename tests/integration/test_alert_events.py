@@ -156,5 +156,53 @@ class AlertEvents(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
 
+    def test_alerts_list_retry_and_test(self):
+        """`vmscreen alerts`: a parked alert is listed with its hook's name,
+        `retry` puts it back and the daemon delivers it, `test` sends a
+        signed vmscreen.test now."""
+        d = self.d
+        d.extra = ('webhooks = ( { name = "std"; url = "%s"; secret_file = "%s"; '
+                   'retry_base_s = 0.05; max_attempts = 2; } );\n'
+                   % (self.rx.url, self.secret_path))
+        d.write_config()
+        self.rx.always = 500
+        d.start()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        parked = os.path.join(d.outbox, "parked")
+        end = time.time() + 30
+        while time.time() < end and not os.listdir(parked):
+            time.sleep(0.1)
+        r = d.cli("alerts", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)
+        self.assertEqual([(x["state"], x["hook"], x["type"], x["attempts"]) for x in rows],
+                         [("parked", "std", "vmscreen.hold", 2)])
+        self.assertIn("HTTP 500", rows[0]["last_error"])
+        r = d.cli("alerts", "list")
+        self.assertIn("parked", r.stdout)
+        self.assertIn(rows[0]["id"], r.stdout)
+        self.rx.always = None
+        r = d.cli("alerts", "retry", rows[0]["id"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.rx.wait(lambda rx: rx.delivered(), 30)
+        self.assertEqual([g["id"] for g in got], [rows[0]["id"]])  # the same webhook-id
+        end = time.time() + 10
+        while time.time() < end and json.loads(d.cli("alerts", "list", "--json").stdout):
+            time.sleep(0.2)
+        self.assertEqual(json.loads(d.cli("alerts", "list", "--json").stdout), [])
+        self.assertEqual(d.cli("alerts", "retry", rows[0]["id"]).returncode, 1)
+        r = d.cli("alerts", "test", "std")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("HTTP 200", r.stdout)
+        t = json.loads(self.rx.delivered()[-1]["body"])
+        self.assertEqual((t["type"], t["data"]["hook"]), ("vmscreen.test", "std"))
+        self.assertEqual(self.rx.delivered()[-1]["bad"], "")  # signed
+        r = d.cli("alerts", "test", "nosuch")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no webhook named "nosuch"', r.stderr)
+        self.assertEqual(d.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
