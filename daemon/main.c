@@ -59,7 +59,7 @@ struct watch {
 	int wd;
 	int lockfd;
 	int dirty;
-	double next_rescan, next_retry, next_space;
+	double next_rescan, next_retry, next_space, next_expire;
 	int space_ok;
 	struct cand *cands;
 	size_t n_cands;
@@ -452,6 +452,18 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 	}
 }
 
+/* How often retention looks: a tenth of keep_days, at least every hour
+ * and no more often than the rescan (a sweep reads every verdict of
+ * released/ and rejected/). */
+static double main_expire_interval(const spool *sp, const dconf *dc)
+{
+	double s = sp->keep_days * 86400.0 / 10;
+
+	if (s > 3600)
+		s = 3600;
+	return s < dc->rescan_interval_s ? dc->rescan_interval_s : s;
+}
+
 struct active_ctx {
 	struct watch *w;
 	int recovered;
@@ -755,6 +767,10 @@ int main(int argc, char **argv)
 			}
 			if (W[i].dirty || W[i].n_cands > 0)
 				main_scan_incoming(&W[i], &rt->dc);
+			if (W[i].sp.keep_days > 0 && now >= W[i].next_expire) {
+				spool_expire(&W[i].sp, rt->sc.audit_log, time(NULL));
+				W[i].next_expire = now + main_expire_interval(&W[i].sp, &rt->dc);
+			}
 		}
 		if (now >= next_outbox) { /* alerts queued by `vmscreen release|reject` */
 			alert_hub_rescan(D.hub);

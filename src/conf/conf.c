@@ -51,10 +51,8 @@ static const struct conf_key conf_screening[] = {
 };
 
 static const struct conf_key conf_spool[] = {
-        {"name", CONF_STR, NULL},
-        {"path", CONF_STR, NULL},
-        {"mode", CONF_STR, NULL},
-        {NULL, 0, NULL},
+        {"name", CONF_STR, NULL},      {"path", CONF_STR, NULL}, {"mode", CONF_STR, NULL},
+        {"keep_days", CONF_NUM, NULL}, {NULL, 0, NULL},
 };
 
 static const struct conf_key conf_http[] = {

@@ -320,6 +320,24 @@ fail:
 	return rc;
 }
 
+/* A spool's keep_days (0 when absent): 0 or -1 when out of range. */
+static int spool_conf_keep_days(const config_setting_t *g, double *out)
+{
+	config_setting_t *k = config_setting_get_member(g, "keep_days");
+
+	*out = 0;
+	if (k == NULL)
+		return 0;
+	if (config_setting_type(k) == CONFIG_TYPE_INT ||
+	    config_setting_type(k) == CONFIG_TYPE_INT64)
+		*out = (double)config_setting_get_int64(k);
+	else if (config_setting_type(k) == CONFIG_TYPE_FLOAT)
+		*out = config_setting_get_float(k);
+	else
+		return -1;
+	return *out >= 0 && *out <= 36500 ? 0 : -1;
+}
+
 /*
  * Read the `spools` list and `audit_log`.  Every spool needs a valid name
  * and an absolute path; names and paths must be unique; mode is "gate"
@@ -394,6 +412,13 @@ int spool_conf_load(const config_t *cfg, spool_conf *out, char *err, size_t errl
 		}
 		if (spool_open(&out->spools[i], name, path, m, why, sizeof why) < 0) {
 			snprintf(err, errlen, "spools[%d] (line %d): %s", i, line, why);
+			goto fail;
+		}
+		if (spool_conf_keep_days(g, &out->spools[i].keep_days) < 0) {
+			snprintf(err, errlen,
+			         "spools[%d] (line %d): keep_days must be a number of days, 0 "
+			         "(keep forever) to 36500",
+			         i, line);
 			goto fail;
 		}
 		for (int j = 0; j < i; j++) {

@@ -72,6 +72,7 @@ typedef struct spool {
 	spool_mode mode;
 	const struct spool_backend *backend;
 	long long claim_max_bytes; /* 0: no limit; larger files are not copied */
+	double keep_days;          /* 0: keep forever; else released/rejected expire */
 } spool;
 
 /* One item in a state directory, as spool_item_find()/spool_walk() see it. */
@@ -230,6 +231,17 @@ int spool_audit_append(const char *audit_path, const char *line);
  * 64 digits and a NUL): the audit chain's hash.  0 or -1. */
 #define SPOOL_SHA256_HEX 65
 int spool_sha256_hex(const void *data, size_t len, char hex[SPOOL_SHA256_HEX]);
+
+/*
+ * Retention (retention.c): remove the items of released/ and rejected/
+ * whose last change (their review decision, else their screening) is
+ * older than sp->keep_days, every file of each, each removal audited
+ * first ("expired").  Under the spool's review lock per item, so a
+ * release from rejected/ is never half-removed.  Returns how many items
+ * went, or -1.  Costs one walk of both directories and one verdict read
+ * per item.
+ */
+int spool_expire(const spool *sp, const char *audit_log, time_t now);
 
 /* Spools and the audit log as configured (shared by daemon and CLI). */
 typedef struct spool_conf {
