@@ -5,6 +5,7 @@
  * factor), queue depth.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -198,6 +199,10 @@ int metrics_write(const char *path)
 	}
 	rc = spool_write_atomic(path, b, len);
 	free(b);
+	/* issue 12: node_exporter runs as its own user; the unit's umask made
+	 * the file 0640 and it could not read it.  Counters are no secret. */
+	if (rc == SPOOL_OK && chmod(path, 0644) < 0)
+		return -1;
 	return rc == SPOOL_OK ? 0 : -1;
 }
 

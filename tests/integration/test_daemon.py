@@ -74,6 +74,11 @@ class DaemonBasics(unittest.TestCase):
         self.assertIn('vmscreen_files_screened_total{spool="vm",verdict="pass"} 1', text)
         self.assertIn('vmscreen_files_screened_total{spool="vm",verdict="hold"} 1', text)
         self.assertIn("vmscreen_screening_seconds_count 2", text)
+        # issue 12: readable by node_exporter's own user; no temp file that a
+        # textfile collector would take for metrics (*.prom)
+        self.assertEqual(os.stat(d.metrics).st_mode & 0o777, 0o644)
+        self.assertEqual([f for f in os.listdir(os.path.dirname(d.metrics))
+                          if f.endswith(".prom") and f != os.path.basename(d.metrics)], [])
         # umask 027: nothing the daemon creates is world-readable
         for root, dirs, files in os.walk(d.spool_path()):
             for f in dirs + [f for f in files if f.endswith(".verdict.json")]:
