@@ -25,6 +25,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_harness import CLI, DAEMON, REPO, Daemon, cleanup_clips  # noqa: E402
+from test_console_api import PASSWORD, Client, free_port  # noqa: E402
 
 ZERO = "0" * 64
 
@@ -309,6 +310,52 @@ class ChainOverTime(unittest.TestCase):
         r = d.cli("audit", "verify")
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertRegex(r.stdout, r"line 3: not JSON: a torn write .*chains past it")
+        self.assertEqual(d.stop(), 0)
+
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+class FalseAlarmsFromTheConsole(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vms-audit-console-")
+        self.d = None
+
+    def tearDown(self):
+        if self.d:
+            self.d.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_a_reviewers_false_alarm_becomes_a_clean_test_line(self):
+        users, www, port = os.path.join(self.tmp, "reviewers"), self.tmp, free_port()
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("<!doctype html><title>vmscreen</title>")
+        r = subprocess.run([CLI, "passwd", "alice", "--users-file", users],
+                           input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.d = d = Daemon(extra='http = { listen = "127.0.0.1:%d"; users_file = "%s"; '
+                                  'console_dir = "%s"; };' % (port, users, www))
+        d.start()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        c = Client(port)
+        self.assertEqual(c.login()[0].status, 200)
+        r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 0, "note": "fine"})
+        self.assertEqual(r.status, 200, j)
+        ev = [a for a in d.audit_lines() if a["event"] == "false_alarm"]
+        self.assertEqual(len(ev), 1)
+        r = d.cli("audit", "false-alarms")  # the configured log
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(len(out), 1)
+        self.assertEqual((out[0]["text"], out[0]["expect"]), (ev[0]["words"], "clean"))
+        self.assertTrue(out[0]["text"])
+        self.assertIn("false_alarm %s (spool vm) by alice (console)" % ida, out[0]["source"])
+        self.assertEqual((out[0]["rule"], out[0]["note"]), (ev[0]["rule"], "fine"))
+        # the console's line is chained like the daemon's
+        r = d.cli("audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("2 lines, chain intact", r.stdout)
         self.assertEqual(d.stop(), 0)
 
 
