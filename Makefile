@@ -160,11 +160,16 @@ install: all
 	$(if $(wildcard man/vmscreen.1),install -m 0644 man/vmscreen.1 $(DESTDIR)$(MANDIR)/man1/vmscreen.1)
 	$(if $(wildcard man/vmscreend.conf.5),install -m 0644 man/vmscreend.conf.5 $(DESTDIR)$(MANDIR)/man5/vmscreend.conf.5)
 	$(if $(wildcard man/vmscreend.8),install -m 0644 man/vmscreend.8 $(DESTDIR)$(MANDIR)/man8/vmscreend.8)
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md CHANGELOG.md LICENSE $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
 	@if [ -f etc/vmscreend.conf ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf ]; then \
 		install -m 0640 etc/vmscreend.conf $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf; fi
 	@# issue 10: the service user must be able to read its config (root:vmscreen
 	@# 0640); tmpfiles.d sets the same on boot when the group came later
-	@if getent group $(SERVICE_GROUP) >/dev/null 2>&1; then \
+	@# A staged install (DESTDIR, e.g. a package build) leaves the group to the
+	@# target's tmpfiles.d: the build host's group means nothing there.
+	@if [ -n "$(DESTDIR)" ]; then :; \
+	elif getent group $(SERVICE_GROUP) >/dev/null 2>&1; then \
 		chgrp $(SERVICE_GROUP) $(DESTDIR)$(SYSCONFDIR)/vmscreen $(DESTDIR)$(SYSCONFDIR)/vmscreen/vmscreend.conf && \
 		chmod 0750 $(DESTDIR)$(SYSCONFDIR)/vmscreen; \
 	else echo "note: group $(SERVICE_GROUP) does not exist yet: run systemd-sysusers, then systemd-tmpfiles --create (it makes $(SYSCONFDIR)/vmscreen/vmscreend.conf root:$(SERVICE_GROUP) 0640)"; fi
@@ -172,6 +177,7 @@ install: all
 # systemd unit, sysusers.d and tmpfiles.d entries (paths substituted).
 SERVICE_GROUP ?= vmscreen
 MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/vmscreen
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
@@ -184,6 +190,35 @@ install-systemd:
 	install -m 0644 systemd/vmscreen.sysusers $(DESTDIR)$(SYSUSERSDIR)/vmscreen.conf
 	sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/vmscreen.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
+
+# What `make install` installed, except the configuration ($(SYSCONFDIR)/vmscreen)
+# and the data (/var/spool/vmscreen, /var/log/vmscreen, /var/lib/vmscreen, the
+# vmscreen user).  Stop the service first: systemctl disable --now vmscreend.
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/vmscreen $(DESTDIR)$(PREFIX)/sbin/vmscreend
+	rm -rf $(DESTDIR)$(PREFIX)/share/vmscreen $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/vmscreen.1 $(DESTDIR)$(MANDIR)/man5/vmscreend.conf.5 \
+		$(DESTDIR)$(MANDIR)/man8/vmscreend.8
+	rm -f $(DESTDIR)$(UNITDIR)/vmscreend.service $(DESTDIR)$(SYSUSERSDIR)/vmscreen.conf \
+		$(DESTDIR)$(TMPFILESDIR)/vmscreen.conf
+
+# issue 12: the Debian package (debian/), built from `git archive HEAD` (what is
+# committed is what is packaged) in build/deb/vmscreen-VERSION, so the tree
+# stays clean; the .deb and .changes land in build/deb/, then lintian checks them.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -SVersion 2>/dev/null)
+DEB_SRC     = build/deb/vmscreen-$(DEB_VERSION)
+.PHONY: deb
+deb:
+	@rm -rf build/deb && mkdir -p $(DEB_SRC)
+	@if git rev-parse --verify -q HEAD >/dev/null 2>&1; then \
+		echo "deb: packaging HEAD ($$(git rev-parse --short HEAD)); uncommitted changes are not in it"; \
+		git archive --format=tar HEAD | tar -xf - -C $(DEB_SRC); \
+	else tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEB_SRC); fi
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	@if command -v lintian >/dev/null; then lintian --fail-on error build/deb/*.changes; \
+	else echo "deb: lintian not installed, not checked"; fi
+	@ls -l build/deb/*.deb
 
 clean:
 	rm -rf build vmscreen vmscreend $(LEARNED_MODEL) $(AGENT_LM)
