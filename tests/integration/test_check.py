@@ -8,15 +8,19 @@ evaluation kit (default ../shared/eval beside the repository).
 import glob
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BIN_DIR = os.environ.get("VMS_BIN_DIR", os.path.join(ROOT, "build", "rel"))
+BIN_DIR = os.path.abspath(os.environ.get("VMS_BIN_DIR", os.path.join(ROOT, "build", "rel")))
 VMSCREEN = os.path.join(BIN_DIR, "vmscreen")
 EVAL_KIT = os.environ.get("VMS_EVAL_KIT", os.path.join(ROOT, "..", "shared", "eval"))
 MALFORMED = sorted(glob.glob(os.path.join(EVAL_KIT, "malformed", "*.wav")))
@@ -25,6 +29,12 @@ CLEAN_TEXT = "Hi, this is Dave from Acme. Your order ships Monday. Thanks, bye."
 HOSTILE_TEXT = ("Hi, this is Dave from Acme. I need you to shut up and listen. "
                 "Your order ships Monday. Thanks, bye.")
 CHATTER_TEXT = "Ugh, that guy again. What a waste of my afternoon."
+# One medium finding (blame.your_fault) and nothing above: held at the default
+# hold_severity, passed with hold_severity = "high".
+BLAME_TEXT = ("Hi, this is Dave from Acme. I am sorry, but this was your own fault. "
+              "Your order ships Monday. Thanks, bye.")
+SUMMARY = re.compile(r"^(\d+) files?: (\d+) held, (\d+) passed, (\d+) unscreenable; "
+                     r"([0-9.]+) s of audio in ([0-9.]+) s \(([0-9.]+)x real time\)$", re.M)
 
 SEVERITY = {"low": 1, "medium": 2, "high": 3}
 
@@ -37,12 +47,35 @@ def env():
                  % os.path.join(ROOT, "tests", "lsan.supp"))
     e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     e.setdefault("VMSCREEN_MODELS", os.path.join(ROOT, "models"))
+    # check reads $VMSCREEN_CONFIG as the daemon does: a caller's must not
+    # change these results (tests that want one pass it)
+    e.pop("VMSCREEN_CONFIG", None)
     return e
 
 
-def run(*args, cwd=None):
-    return subprocess.run([VMSCREEN, *args], capture_output=True, text=True, env=env(),
+def run(*args, cwd=None, config_env=None):
+    e = env()
+    if config_env is not None:
+        e["VMSCREEN_CONFIG"] = config_env
+    return subprocess.run([VMSCREEN, *args], capture_output=True, text=True, env=e,
                           cwd=cwd, timeout=600)
+
+
+def json_lines(out):
+    return [json.loads(l) for l in out.split("\n") if l != ""]
+
+
+def untimed(objs):
+    """--json objects without their timing field (cpu_s differs run to run)."""
+    return [{k: v for k, v in o.items() if k != "cpu_s"} for o in objs]
+
+
+def render(text, path, voice="slt"):
+    """flite + sox: 16 kHz mono, 1 s of silence after, byte-identical each time."""
+    raw = path + ".raw.wav"
+    sh("flite", "-voice", voice, "-t", text, "-o", raw)
+    sh("sox", "-D", raw, "-r", "16000", "-b", "16", "-c", "1", path, "pad", "0", "1")
+    os.unlink(raw)
 
 
 def sh(*cmd):
@@ -498,6 +531,297 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(verdicts, {files[0]: "pass", files[1]: "HOLD", files[2]: "HOLD"},
                          r.stdout)
         self.assertIn("hostility", r.stdout)
+
+
+def summary(stderr):
+    """The summary line's numbers: (files, held, passed, unscreenable, audio s)."""
+    m = SUMMARY.findall(stderr)
+    assert len(m) == 1, stderr
+    files, held, passed, unscreenable, audio = m[0][:5]
+    return int(files), int(held), int(passed), int(unscreenable), float(audio)
+
+
+def expected_counts(objs):
+    """What the summary should say of these --json results."""
+    un = sum(1 for o in objs if any(a["type"] == "unscreenable" for a in o["alerts"]))
+    held = sum(1 for o in objs if o["verdict"] == "hold") - un
+    return len(objs), held, sum(1 for o in objs if o["verdict"] == "pass"), un
+
+
+@unittest.skipUnless(shutil.which("flite") and shutil.which("sox"),
+                     "flite and sox are needed to render voicemails")
+class CheckJobsConfigTest(unittest.TestCase):
+    """issue 12: check -j N, the daemon's configuration, progress, summary, help."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="vms-test-check-j-")
+        p = cls.path
+        render(CLEAN_TEXT, p("clean.wav"))
+        render(HOSTILE_TEXT, p("hostile.wav"))
+        render(BLAME_TEXT, p("blame.wav"))
+        sh("sox", "-D", p("clean.wav"), "-r", "8000", "-e", "u-law", p("clean_ulaw.wav"))
+        sh("sox", "-D", p("blame.wav"), p("blame.flac"))
+        with open(p("clean.wav"), "rb") as f, open(p("truncated.wav"), "wb") as g:
+            g.write(f.read()[:600])
+        cls.files = [p(n) for n in ("clean.wav", "hostile.wav", "blame.wav", "clean_ulaw.wav",
+                                    "truncated.wav", "blame.flac", "no-such-file.wav",
+                                    "hostile.wav")]
+        cls.high = p("high.conf")
+        with open(cls.high, "w") as f:
+            f.write('screening = { hold_severity = "high"; };\n')
+        cls.medium = p("medium.conf")
+        with open(cls.medium, "w") as f:
+            f.write('screening = { hold_severity = "medium"; };\n')
+        cls.runs = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    def jobs(self, n, *extra):
+        """check -j n --json on the eight files, once per n: (run, objects, wall s)."""
+        if n not in self.runs:
+            t0 = time.monotonic()
+            r = run("check", "-j", str(n), "--json", *extra, *self.files)
+            wall = time.monotonic() - t0
+            self.runs[n] = (r, json_lines(r.stdout), wall)
+            print("\n  check -j %d on %d files: %.1f s wall" % (n, len(self.files), wall),
+                  file=sys.stderr)
+        return self.runs[n]
+
+    def test_jobs_same_results_in_input_order(self):
+        r1, one, _ = self.jobs(1)
+        r3, three, _ = self.jobs(3)
+        self.assertEqual(r1.returncode, 1, r1.stderr)
+        self.assertEqual(r3.returncode, 1, r3.stderr)
+        self.assertEqual([o["file"] for o in three], self.files)
+        self.assertEqual([o["verdict"] for o in one],
+                         ["pass", "hold", "hold", "pass", "hold", "hold", "hold", "hold"],
+                         [o["alerts"] for o in one])
+        # byte for byte, but for cpu_s: transcripts, times, findings, order
+        self.assertEqual(untimed(one), untimed(three))
+        # the unscreenable messages on stderr, in input order too
+        un = lambda err: [l for l in err.splitlines() if l.startswith("vmscreen: ")]
+        self.assertEqual(un(r1.stderr), un(r3.stderr))
+        self.assertEqual(len(un(r3.stderr)), 2, r3.stderr)
+
+    def test_jobs_report_identical(self):
+        """The report a person reads has no timing: identical bytes."""
+        files = self.files[:3]
+        a = run("check", "-j", "1", *files)
+        b = run("check", "--jobs", "2", *files)
+        self.assertEqual(a.stdout, b.stdout)
+        self.assertEqual(a.returncode, b.returncode)
+
+    def test_summary_counts(self):
+        for n in (1, 3):
+            with self.subTest(jobs=n):
+                r, objs, _ = self.jobs(n)
+                files, held, passed, un, audio = summary(r.stderr)
+                self.assertEqual((files, held, passed, un), expected_counts(objs))
+                self.assertEqual((files, held, passed, un), (8, 4, 2, 2))
+                self.assertAlmostEqual(audio, sum(o["duration_s"] for o in objs), delta=0.1)
+        # one per CPU, and the summary of --text
+        r = run("check", "-j", "0", "--text", "-", cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 transcripts: 0 held, 0 passed", r.stderr)
+
+    def test_jobs_refused(self):
+        for bad in ("-1", "x", "1000", ""):
+            with self.subTest(jobs=bad):
+                r = run("check", "-j", bad, self.files[0])
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("--jobs", r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    def verdicts(self, *args, config_env=None):
+        r = run("check", "--json", *args, self.path("blame.wav"), self.path("hostile.wav"),
+                config_env=config_env)
+        return [o["verdict"] for o in json_lines(r.stdout)], r
+
+    def test_config_from_the_environment(self):
+        """$VMSCREEN_CONFIG is read as the daemon reads it; --config wins over
+        it and --no-config ignores both.  The medium blame finding holds only
+        at the default hold_severity; the high one always."""
+        self.assertEqual(self.verdicts()[0], ["hold", "hold"])
+        got, r = self.verdicts(config_env=self.high)
+        self.assertEqual(got, ["pass", "hold"], r.stdout)
+        self.assertEqual(summary(r.stderr)[:4], (2, 1, 1, 0))
+        got, r = self.verdicts("--config", self.medium, config_env=self.high)
+        self.assertEqual(got, ["hold", "hold"], r.stdout)
+        got, r = self.verdicts("--config", self.high, config_env=self.medium)
+        self.assertEqual(got, ["pass", "hold"], r.stdout)
+        got, r = self.verdicts("--no-config", config_env=self.high)
+        self.assertEqual(got, ["hold", "hold"], r.stdout)
+        r = run("check", "--config", self.high, "--no-config", self.files[0])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("exclude each other", r.stderr)
+
+    def test_config_from_the_environment_errors_and_notice(self):
+        """A bad $VMSCREEN_CONFIG is an error, not silently skipped; the
+        config used is named with -v (not otherwise on a pipe)."""
+        bad = self.path("bad.conf")
+        with open(bad, "w") as f:
+            f.write('screening = { hold_severity = "extreme"; };\n')
+        line = "your order ships monday\n"
+        r = subprocess.run([VMSCREEN, "check", "--text", "-"], input=line, capture_output=True,
+                           text=True, env=dict(env(), VMSCREEN_CONFIG=bad), timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(bad, r.stderr)
+        self.assertIn("--no-config", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = subprocess.run([VMSCREEN, "check", "--no-config", "--text", "-"], input=line,
+                           capture_output=True, text=True,
+                           env=dict(env(), VMSCREEN_CONFIG=bad), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("config", r.stderr)
+        for args, want in (([], "config %s (named by $VMSCREEN_CONFIG)" % self.high),
+                           (["-v"], "config %s (named by $VMSCREEN_CONFIG)" % self.high)):
+            r = subprocess.run([VMSCREEN, "check", *args, "--text", "-"], input=line,
+                               capture_output=True, text=True,
+                               env=dict(env(), VMSCREEN_CONFIG=self.high), timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            if args:
+                self.assertIn(want, r.stderr)
+            else:
+                self.assertNotIn("vmscreen check: config", r.stderr)
+
+    def run_on_terminal(self, *args):
+        """Run check with stderr on a pseudo-terminal (stdout a pipe):
+        (exit status, stdout, what the terminal got)."""
+        master, slave = pty.openpty()
+        got = []
+        reader = threading.Thread(target=self.read_terminal, args=(master, got))
+        reader.start()
+        r = subprocess.run([VMSCREEN, "check", *args], stdout=subprocess.PIPE,
+                           stderr=slave, env=env(), timeout=600)
+        os.close(slave)
+        reader.join()
+        os.close(master)
+        return r.returncode, r.stdout.decode(), b"".join(got).decode(errors="replace")
+
+    @staticmethod
+    def read_terminal(fd, out):
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the last writer closed
+                return
+            if not data:
+                return
+            out.append(data)
+
+    def test_progress_on_a_terminal_only(self):
+        files = [self.path("clean.wav"), self.path("blame.wav")]
+        rc, out, tty = self.run_on_terminal("-j", "2", *files)
+        self.assertEqual(rc, 1, tty)
+        self.assertIn("\r[1/2] 50% ", tty)
+        self.assertIn("\r[2/2] 100% ", tty)
+        self.assertRegex(tty, r"\[2/2\] 100% \S*(clean|blame)\.wav")
+        self.assertNotIn("[1/2]", out)
+        self.assertIn("2 files: 1 held, 1 passed, 0 unscreenable;", tty)
+        # which config is used is said on a terminal, unasked
+        self.assertIn("vmscreen check: ", tty.split("\r")[0])
+        r = run("check", *files)  # a pipe: no progress, the summary still
+        self.assertNotIn("\r", r.stderr)
+        self.assertNotIn("[1/2]", r.stderr)
+        self.assertEqual(summary(r.stderr)[:4], (2, 1, 1, 0))
+
+    def test_help_command(self):
+        h = run("help", "check")
+        self.assertEqual(h.returncode, 0, h.stderr)
+        self.assertTrue(h.stdout.startswith("usage: vmscreen check"), h.stdout)
+        for opt in ("--jobs", "--no-config", "--config", "--json", "--text", "VMSCREEN_CONFIG"):
+            self.assertIn(opt, h.stdout)
+        self.assertNotIn("vmscreen rules", h.stdout)  # not the general usage
+        self.assertEqual(run("check", "--help").stdout, h.stdout)
+        general = run("help")
+        self.assertEqual(general.returncode, 0)
+        self.assertIn("vmscreen rules", general.stdout)
+        self.assertIn("vmscreen help [COMMAND]", general.stdout)
+        for cmd in ("rules", "list", "show", "release", "reject", "passwd", "audit"):
+            with self.subTest(cmd=cmd):
+                r = run("help", cmd)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertTrue(r.stdout.startswith("usage: vmscreen " + cmd), r.stdout)
+                self.assertNotIn("vmscreen check", r.stdout)
+                self.assertEqual(run(cmd, "--help").stdout, r.stdout)
+        r = run("help", "no-such-command")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no-such-command", r.stderr)
+
+
+@unittest.skipUnless(shutil.which("flite") and shutil.which("sox"),
+                     "flite and sox are needed to render voicemails")
+class CheckAgreesWithDaemonTest(unittest.TestCase):
+    """issue 12: `check -j` and the daemon, on the same files and the same
+    config, give every file the same verdict (the same findings too).  A
+    monitor spool: it screens a stereo call's agent channel only, as check
+    does (a gate spool hears every channel)."""
+
+    def setUp(self):
+        sys.path.insert(0, HERE)
+        import daemon_harness
+        self.harness = daemon_harness
+        self.dir = tempfile.mkdtemp(prefix="vms-test-check-daemon-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        p = lambda n: os.path.join(self.dir, n)
+        render(CLEAN_TEXT, p("clean.wav"))
+        render(HOSTILE_TEXT, p("hostile.wav"))
+        render(BLAME_TEXT, p("blame.wav"))
+        sh("sox", "-D", p("blame.wav"), "-r", "8000", "-e", "u-law", p("blame_ulaw.wav"))
+        with open(p("hostile.wav"), "rb") as f, open(p("truncated.wav"), "wb") as g:
+            g.write(f.read()[:600])
+        sh("sox", "-D", "-M", p("hostile.wav"), p("clean.wav"), p("call.wav"))
+        with open(p("call.json"), "w") as f:
+            json.dump({"agent_channel": 1}, f)  # the clean channel
+        self.names = ["clean.wav", "hostile.wav", "blame.wav", "blame_ulaw.wav",
+                      "truncated.wav", "call.wav"]
+
+    def drop(self, d, name):
+        """The producer contract (daemon_harness.Daemon.drop) for any file,
+        its sidecar first."""
+        inc = os.path.join(d.spool_path(), "incoming")
+        stem = name.rsplit(".", 1)[0]
+        for src in (stem + ".json", name):
+            if os.path.exists(os.path.join(self.dir, src)):
+                shutil.copyfile(os.path.join(self.dir, src), os.path.join(inc, "." + src))
+                os.rename(os.path.join(inc, "." + src), os.path.join(inc, src))
+
+    def test_check_jobs_agrees_with_the_daemon(self):
+        d = self.harness.Daemon(spools=[("vm", "monitor")],
+                                extra='screening = { hold_severity = "high"; };\n')
+        self.addCleanup(d.close)
+        d.start()
+        for n in self.names:
+            self.drop(d, n)
+        d.wait_done(self.names, timeout=300)
+        self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
+        daemon = {n: d.verdict(n)[1] for n in self.names}
+        files = [os.path.join(self.dir, n) for n in self.names]
+        r = run("check", "-j", "2", "--json", "--config", d.conf, *files)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        check = dict(zip(self.names, json_lines(r.stdout)))
+        got = {n: (daemon[n]["verdict"], check[n]["verdict"]) for n in self.names}
+        self.assertEqual({n: v[0] for n, v in got.items()}, {n: v[1] for n, v in got.items()})
+        # the config counts: blame is medium, held by default, passed at "high"
+        self.assertEqual([check[n]["verdict"] for n in self.names],
+                         ["pass", "hold", "pass", "pass", "hold", "pass"], got)
+
+        def rules(o):
+            return sorted((a["type"], a.get("rule", "")) for a in o["alerts"]
+                          if a["type"] != "unscreenable")
+        for n in self.names:
+            with self.subTest(file=n):
+                self.assertEqual(rules(daemon[n]), rules(check[n]))
+        default = run("check", "--json", "--no-config", files[2])
+        self.assertEqual(json_lines(default.stdout)[0]["verdict"], "hold")
+
 
 
 class RulesTest(unittest.TestCase):
