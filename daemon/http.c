@@ -109,17 +109,26 @@ static void http_disk_gauges(runtime *rt, FILE *o)
 	char dir[SPOOL_PATH_MAX + 16];
 	time_t now = time(NULL);
 
+	long *n = calloc(rt->sc.n_spools + 1, sizeof *n);
+	time_t *oldest = calloc(rt->sc.n_spools + 1, sizeof *oldest);
+
+	for (size_t i = 0; n != NULL && oldest != NULL && i < rt->sc.n_spools; i++) {
+		spool_path(&rt->sc.spools[i], SPOOL_HOLD, NULL, dir, sizeof dir);
+		n[i] = http_count(dir, 0, &oldest[i]);
+	}
+	/* one HELP and TYPE per metric, then its samples (promtool's rule) */
 	fprintf(o, "# HELP vmscreen_hold_items Items waiting in hold/ for a reviewer.\n"
 	           "# TYPE vmscreen_hold_items gauge\n");
-	for (size_t i = 0; i < rt->sc.n_spools; i++) {
-		time_t oldest = 0;
-		spool_path(&rt->sc.spools[i], SPOOL_HOLD, NULL, dir, sizeof dir);
-		long n = http_count(dir, 0, &oldest);
+	for (size_t i = 0; n != NULL && oldest != NULL && i < rt->sc.n_spools; i++)
 		fprintf(o, "vmscreen_hold_items{spool=\"%s\"} %ld\n", rt->sc.spools[i].name,
-		        n < 0 ? 0 : n);
+		        n[i] < 0 ? 0 : n[i]);
+	fprintf(o, "# HELP vmscreen_hold_oldest_age_seconds Age of the oldest held item.\n"
+	           "# TYPE vmscreen_hold_oldest_age_seconds gauge\n");
+	for (size_t i = 0; n != NULL && oldest != NULL && i < rt->sc.n_spools; i++)
 		fprintf(o, "vmscreen_hold_oldest_age_seconds{spool=\"%s\"} %lld\n",
-		        rt->sc.spools[i].name, (long long)(oldest ? now - oldest : 0));
-	}
+		        rt->sc.spools[i].name, (long long)(oldest[i] ? now - oldest[i] : 0));
+	free(n);
+	free(oldest);
 	const char *outbox = alert_hub_outbox(D.hub);
 	if (outbox != NULL) {
 		long pending = http_count(outbox, 1, NULL);

@@ -76,6 +76,15 @@ class HttpFace(unittest.TestCase):
         self.assertIn('vmscreen_webhook_pending{hook="slack-ops"} 1', body)
         for line in body.splitlines():  # exposition format: comments or name{labels} value
             self.assertRegex(line, r"^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+]+)$")
+        import subprocess
+        tool = subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "tools",
+                                                    "promtool.sh")],
+                              capture_output=True, text=True, timeout=300)
+        promtool = tool.stdout.strip()
+        if promtool:  # Prometheus's own linter (Debian's, fetched once)
+            p = subprocess.run([promtool, "check", "metrics"], input=body, text=True,
+                               capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         r, body = self.get("/healthz")
         self.assertEqual((r.status, body), (200, "ok\n"))
         # a state directory gone: unhealthy, and why
