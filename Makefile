@@ -59,6 +59,27 @@ vmscreen: $(BUILD)/vmscreen
 vmscreend: $(BUILD)/vmscreend
 	@ln -sf $< $@
 
+# issue 11: the reviewer console, daemon/console/ (plain HTML/CSS/JS) copied
+# into $(BUILD)/console/, with wavesurfer.js (pinned in daemon/console/
+# package-lock.json) vendored from npm into $(BUILD)/console/vendor/.
+CONSOLE_SRC := $(wildcard daemon/console/*.html daemon/console/*.js daemon/console/*.css)
+CONSOLE_NPM := $(BUILD)/console-npm
+WAVESURFER := $(CONSOLE_NPM)/node_modules/wavesurfer.js
+.PHONY: console
+console: $(BUILD)/console/.stamp
+all: $(BUILD)/console/.stamp
+$(CONSOLE_NPM)/.stamp: daemon/console/package.json daemon/console/package-lock.json
+	@mkdir -p $(CONSOLE_NPM)
+	cp daemon/console/package.json daemon/console/package-lock.json $(CONSOLE_NPM)/
+	cd $(CONSOLE_NPM) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+$(BUILD)/console/.stamp: $(CONSOLE_SRC) $(CONSOLE_NPM)/.stamp
+	@mkdir -p $(BUILD)/console/vendor
+	cp $(CONSOLE_SRC) $(BUILD)/console/
+	cp $(WAVESURFER)/dist/wavesurfer.esm.js $(WAVESURFER)/dist/plugins/regions.esm.js $(BUILD)/console/vendor/
+	cp $(WAVESURFER)/LICENSE $(BUILD)/console/vendor/LICENSE.wavesurfer.txt
+	@touch $@
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
@@ -155,6 +176,9 @@ install: all
 	install -m 0755 $(BUILD)/vmscreen $(DESTDIR)$(PREFIX)/bin/vmscreen
 	$(if $(DAEMON_SRC),install -m 0755 $(BUILD)/vmscreend $(DESTDIR)$(PREFIX)/sbin/vmscreend)
 	cp -R models $(DESTDIR)$(PREFIX)/share/vmscreen/
+	install -d $(DESTDIR)$(PREFIX)/share/vmscreen/console/vendor
+	install -m 0644 $(patsubst daemon/console/%,$(BUILD)/console/%,$(CONSOLE_SRC)) $(DESTDIR)$(PREFIX)/share/vmscreen/console/
+	install -m 0644 $(BUILD)/console/vendor/wavesurfer.esm.js $(BUILD)/console/vendor/regions.esm.js $(BUILD)/console/vendor/LICENSE.wavesurfer.txt $(DESTDIR)$(PREFIX)/share/vmscreen/console/vendor/
 	@if [ -f systemd/vmscreend.service ]; then $(MAKE) --no-print-directory install-systemd; fi
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/vmscreen
 	$(if $(wildcard man/vmscreen.1),install -m 0644 man/vmscreen.1 $(DESTDIR)$(MANDIR)/man1/vmscreen.1)

@@ -8,8 +8,16 @@ PKGS=(build-essential pkg-config python3
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
       libfasttext-dev fasttext irstlm sphinxbase-utils
-      valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux acl)
+      valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux acl
+      chromium)
 missing=()
+# issue 11: node and npm vendor wavesurfer.js into the console (make console)
+# and drive chromium in tests/integration/test_console.py.  Any node will do
+# (a nodesource nodejs brings its own npm and conflicts with Debian's npm
+# package), so Debian's are installed only when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing+=("$p")
