@@ -247,4 +247,4 @@ deb:
 clean:
 	rm -rf build vmscreen vmscreend $(LEARNED_MODEL) $(AGENT_LM)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/deb -prune -o -name '*.d' -type f -print 2>/dev/null)

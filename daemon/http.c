@@ -479,7 +479,8 @@ static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in
                           char *err, size_t errlen)
 {
 	const char *listen = NULL;
-	int minutes = HTTP_SESSION_MIN_DEFAULT;
+	double minutes = HTTP_SESSION_MIN_DEFAULT;
+	int whole;
 	char ck[VMS_PATH_MAX];
 
 	memset(hc, 0, sizeof *hc);
@@ -499,12 +500,15 @@ static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in
 		return -1;
 	if (hc->console_dir[0] == '\0')
 		snprintf(hc->console_dir, sizeof hc->console_dir, "%s", VMS_DATADIR "/console");
-	config_lookup_int(cfg, "http.session_minutes", &minutes);
-	if (minutes < 1 || minutes > 7 * 24 * 60) {
-		snprintf(err, errlen, "http.session_minutes %d: must be 1 to 10080", minutes);
+	if (config_lookup_int(cfg, "http.session_minutes", &whole))
+		minutes = whole;
+	else
+		config_lookup_float(cfg, "http.session_minutes", &minutes);
+	if (!(minutes >= 0.05 && minutes <= 7 * 24 * 60)) {
+		snprintf(err, errlen, "http.session_minutes %g: must be 0.05 to 10080", minutes);
 		return -1;
 	}
-	hc->session_s = minutes * 60;
+	hc->session_s = (int)(minutes * 60 + 0.5);
 	if ((tls[0][0] == '\0') != (tls[1][0] == '\0')) {
 		snprintf(err, errlen, "http: tls_cert and tls_key go together");
 		return -1;

@@ -171,6 +171,21 @@ class ConsoleApi(unittest.TestCase):
         self.assertIn("failed login for mallory", self.d.log_text())
         self.assertNotIn("wrong password!", self.d.log_text())
 
+    def test_sessions_expire(self):
+        """A session ends session_minutes after login: the cookie stops
+        working and the API asks for a login again."""
+        self.daemon("session_minutes = 0.05;")  # 3 s
+        c = Client(self.port)
+        r, j = c.login()
+        self.assertEqual(r.status, 200, j)
+        self.assertIn("Max-Age=3", r.getheader("Set-Cookie"))
+        self.assertEqual(c.json("GET", "/api/items")[0].status, 200)
+        time.sleep(3.5)
+        r, j = c.json("GET", "/api/items")
+        self.assertEqual((r.status, j["error"]), (401, "login required"))
+        self.assertEqual(c.json("GET", "/api/session")[0].status, 401)
+        self.assertEqual(c.json("POST", "/logout")[0].status, 401)
+
     def test_failed_logins_are_rate_limited(self):
         self.daemon()
         c = Client(self.port)
@@ -318,7 +333,7 @@ class ConsoleApi(unittest.TestCase):
         d = Daemon(extra="")
         self.d = d
         for bad, why in (('users_file = "relative";', "must be an absolute path"),
-                         ('session_minutes = 0;', "session_minutes 0"),
+                         ('session_minutes = 0;', "session_minutes 0:"),
                          ('tls_cert = "/x.pem";', "tls_cert and tls_key go together"),
                          ('usres_file = "/x";', "usres_file")):
             d.write_config(d.config_text(extra='http = { listen = "127.0.0.1:%d"; %s };' %
