@@ -364,6 +364,18 @@ static enum MHD_Result http_reviewer(http_req *r, runtime *rt)
 	return http_error(r, MHD_HTTP_NOT_FOUND, "not found");
 }
 
+/* A hex digit's value, or -1. */
+static int http_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* The client's address as text. */
 static void http_client_ip(struct MHD_Connection *c, char *buf, size_t len)
 {
@@ -435,6 +447,28 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const ch
 		ok = http_reviewer(r, rt);
 	runtime_unref(rt);
 	return ok;
+}
+
+/* MHD's URL unescaping, but a %00 stays as it is: decoded, it would end
+ * the path early ("/api/items/ID%00/../x" read as "/api/items/ID"), so it
+ * is left to fail the name and id checks.  Returns the new length. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *o = s;
+
+	(void)cls;
+	(void)c;
+	for (const char *p = s; *p; p++) {
+		int hi, lo;
+		if (p[0] == '%' && (hi = http_hexval(p[1])) >= 0 && (lo = http_hexval(p[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*o++ = (char)(hi * 16 + lo);
+			p += 2;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return (size_t)(o - s);
 }
 
 /* MHD's request-completed callback: free the request state. */
@@ -573,9 +607,9 @@ int http_start(const config_t *cfg, char *err, size_t errlen)
 	        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POOL_THREADS,
-	        MHD_OPTION_NOTIFY_COMPLETED, http_done, NULL, MHD_OPTION_HTTPS_MEM_CERT,
-	        http_cf.tls ? http_tls_cert : NULL, MHD_OPTION_HTTPS_MEM_KEY,
-	        http_cf.tls ? http_tls_key : NULL, MHD_OPTION_END);
+	        MHD_OPTION_NOTIFY_COMPLETED, http_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+	        http_unescape, NULL, MHD_OPTION_HTTPS_MEM_CERT, http_cf.tls ? http_tls_cert : NULL,
+	        MHD_OPTION_HTTPS_MEM_KEY, http_cf.tls ? http_tls_key : NULL, MHD_OPTION_END);
 	if (http_daemon == NULL) {
 		snprintf(err, errlen, "http.listen: cannot listen on %s:%u: %s",
 		         inet_ntoa(sa.sin_addr), ntohs(sa.sin_port), strerror(errno));

@@ -273,7 +273,13 @@ class ConsoleApi(unittest.TestCase):
         r, j = c.json("GET", "/api/items?state=hold")
         self.assertEqual(j["items"], [])
         self.assertEqual(c.json("GET", "/api/items/20990101T000000Z-00000000")[0].status, 404)
-        self.assertEqual(c.json("GET", "/api/items/../../etc")[0].status, 404)
+        for trick in ("/api/items/../../etc", "/api/items/%2e%2e%2f%2e%2e%2fetc",
+                      "/api/items/" + ida + "/../../../audit", "/api/items/" + ida + "%00",
+                      "/api/items/" + ida[:-1] + "/audio", "/api/items/" + ida + "/audio/x",
+                      "/api/items/" + ida.replace("-", "/")):
+            r, data = c.req("GET", trick)
+            self.assertIn(r.status, (404, 405), trick)
+            self.assertNotIn(b"RIFF", data, trick)
         # the audit log names the reviewer; the verdict carries the decision
         lines = d.audit_lines()
         rel = [a for a in lines if a["event"] == "release"]
@@ -288,6 +294,25 @@ class ConsoleApi(unittest.TestCase):
         st, v = d.verdict("a.wav")
         self.assertEqual(v["review"][-1]["by"], "alice (console)")
         self.assertIsNone(d.proc.poll())
+
+    def test_markup_in_names_and_transcripts_is_data(self):
+        """A file name with HTML and script comes back as a JSON string
+        (application/json, nosniff): the API never serves markup."""
+        d = self.daemon()
+        name = '<img src=x onerror=alert(1)><script>alert(2)<.script>.wav'
+        d.drop(name, "flagged")
+        d.wait_done([name])
+        c = Client(self.port)
+        c.login()
+        r, data = c.req("GET", "/api/items")
+        self.assertEqual(r.getheader("Content-Type"), "application/json; charset=utf-8")
+        self.assertEqual(r.getheader("X-Content-Type-Options"), "nosniff")
+        self.assertEqual([i["name"] for i in json.loads(data)["items"]], [name])
+        idx = json.loads(data)["items"][0]["id"]
+        r, data = c.req("GET", "/api/items/" + idx)
+        self.assertEqual(json.loads(data)["name"], name)
+        self.assertEqual(r.getheader("Content-Security-Policy"),
+                         "default-src 'none'; frame-ancestors 'none'")
 
     def test_static_files_and_their_csp(self):
         self.daemon()
