@@ -25,7 +25,7 @@ function status(msg) {
   s.textContent = msg;
   s.classList.toggle('visible', !!msg);
   clearTimeout(app.statusTimer);
-  if (msg) app.statusTimer = setTimeout(() => status(''), 6000);
+  if (msg) app.statusTimer = setTimeout(() => status(''), 4000);
 }
 
 function errorMsg(msg) {

@@ -65,7 +65,12 @@ try {
   });
   const shot = async (name) => {
     if (!plan.screenshots) return;
-    await sleep(400); // let the toast and the waveform settle
+    await sleep(400); // let the waveform settle
+    await page.evaluate(() => {
+      document.getElementById('status').classList.remove('visible');
+      if (document.activeElement) document.activeElement.blur();
+    });
+    await sleep(250); // the toast fades
     await page.screenshot({ path: path.join(plan.screenshots, name) });
   };
   const visible = (sel) => page.waitForSelector(sel, { visible: true });
@@ -123,6 +128,23 @@ try {
   await page.keyboard.press('Escape');
   await visible('#view-queue');
   await page.waitForSelector('#queue-body tr');
+
+  if (plan.stereo) {
+    step('a stereo item: one transcript lane per channel');
+    await page.evaluate((name) => {
+      const a = [...document.querySelectorAll('#queue-body .c-name a')].find((x) => x.textContent === name);
+      a.click();
+    }, plan.stereo);
+    await page.waitForFunction((name) => document.getElementById('item-title').textContent === name &&
+      document.querySelectorAll('#transcript .lane').length > 0, {}, plan.stereo);
+    out.stereo = await page.$$eval('#transcript .lane', (ls) => ls.map((l) => ({
+      label: l.querySelector('.lane-label').textContent,
+      words: l.querySelectorAll('.w').length,
+    })));
+    await page.click('#item-back');
+    await visible('#view-queue');
+    await page.waitForSelector('#queue-body tr');
+  }
 
   step('keyboard: j/k to the target, Enter');
   const selected = () => page.evaluate(() => {
@@ -239,6 +261,16 @@ try {
   await page.waitForFunction(() => window.__seeks.length > 0);
   out.seeks.push({ via: 'key n', at: await page.evaluate(() => window.__seeks[window.__seeks.length - 1]) });
   await page.evaluate(() => document.getElementById('player-audio').pause());
+
+  step('a false alarm on the first finding');
+  await page.click('#findings li[data-index="0"] .fa-btn');
+  await page.waitForFunction(() => document.getElementById('fa-dialog').open);
+  out.faSubmitDisabledEmpty = await page.$eval('#fa-submit', (b) => b.disabled);
+  await page.type('#fa-note', plan.note);
+  await page.click('#fa-submit');
+  await page.waitForFunction(() => !document.getElementById('fa-dialog').open &&
+    document.querySelector('#findings li[data-index="0"] .fa-done'));
+  out.faNoted = await page.$eval('#findings li[data-index="0"] .fa-done', (e) => e.textContent);
 
   step('help with ?');
   await page.keyboard.press('?');
