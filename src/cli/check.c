@@ -268,16 +268,17 @@ static void check_notice_config(const struct check_opts *o)
 		fprintf(stderr, "vmscreen check: built-in defaults (%s)\n", o->source);
 }
 
-/* Settings from the resolved configuration; an installed file that cannot
- * be read gets a hint on how to go on.  0 or -1 (reported). */
+/* Settings from the resolved configuration.  When it was not named on the
+ * command line and fails, say where it came from and how to go on.  0 or
+ * -1 (reported). */
 static int check_settings(const struct check_opts *o, vms_settings *s)
 {
 	if (check_load_settings(o->config, s) == 0)
 		return 0;
 	if (!o->config_given)
 		fprintf(stderr,
-		        "vmscreen check: %s was read because it is %s; --config FILE reads "
-		        "another, --no-config uses the built-in defaults\n",
+		        "vmscreen check: %s is %s; --config FILE reads another, --no-config "
+		        "uses the built-in defaults\n",
 		        o->config, o->source);
 	return -1;
 }

@@ -627,7 +627,8 @@ class CheckJobsConfigTest(unittest.TestCase):
                 self.assertEqual((files, held, passed, un), (8, 4, 2, 2))
                 self.assertAlmostEqual(audio, sum(o["duration_s"] for o in objs), delta=0.1)
         # one per CPU, and the summary of --text
-        r = run("check", "-j", "0", "--text", "-", cwd=self.dir)
+        r = subprocess.run([VMSCREEN, "check", "-j", "0", "--text", "-"], input="",
+                           capture_output=True, text=True, env=env(), timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0 transcripts: 0 held, 0 passed", r.stderr)
 
