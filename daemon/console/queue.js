@@ -15,6 +15,7 @@ const q = {
   timer: null,
   active: false,
   loading: null,
+  seq: 0,
   hooks: { open: () => {}, error: () => {} },
 };
 
@@ -121,14 +122,15 @@ function updateStateSwitch() {
 }
 
 export async function load({ quiet = false } = {}) {
-  if (q.loading) return q.loading;
+  if (q.loading && quiet) return q.loading; // a timer tick while a load is out
   const state = q.state;
+  const seq = ++q.seq;
   const table = $('queue-table');
   table.setAttribute('aria-busy', 'true');
-  q.loading = (async () => {
+  const p = (async () => {
     try {
       const data = await api.items(state);
-      if (state !== q.state) return;
+      if (seq !== q.seq || state !== q.state) return; // a newer load is out
       q.items = Array.isArray(data && data.items) ? data.items.slice() : [];
       q.spools = Array.isArray(data && data.spools) ? data.spools : [];
       // newest first, whatever order arrived
@@ -139,15 +141,21 @@ export async function load({ quiet = false } = {}) {
       if (err.status !== 401 && !quiet) q.hooks.error('Could not load the queue: ' + err.message);
       else if (err.status !== 401) $('queue-updated').textContent = 'Refresh failed: ' + err.message;
     } finally {
-      table.removeAttribute('aria-busy');
-      q.loading = null;
+      if (seq === q.seq) {
+        table.removeAttribute('aria-busy');
+        q.loading = null;
+      }
     }
   })();
-  return q.loading;
+  q.loading = p;
+  return p;
 }
 
 function fillSelect(sel, values, allLabel) {
   const cur = sel.value;
+  const key = JSON.stringify([values, cur]);
+  if (sel.dataset.opts === key) return; // unchanged: leave an open list alone
+  sel.dataset.opts = key;
   clear(sel);
   sel.append(el('option', { value: '', text: allLabel }));
   for (const [value, label] of values) sel.append(el('option', { value, text: label }));
@@ -200,8 +208,12 @@ export function render() {
     text: $('f-text').value.trim().toLowerCase(),
   };
   const now = Date.now();
+  const was = q.shown.findIndex((it) => it.id === q.selectedId);
   q.shown = q.items.filter((it) => matches(it, f, now));
-  if (q.selectedId && !q.shown.some((it) => it.id === q.selectedId)) q.selectedId = null;
+  if (q.selectedId && !q.shown.some((it) => it.id === q.selectedId)) {
+    // gone (decided elsewhere, filtered out): the row now in its place
+    q.selectedId = was >= 0 && q.shown.length ? q.shown[Math.min(was, q.shown.length - 1)].id : null;
+  }
   const body = $('queue-body');
   const hadFocus = body.contains(document.activeElement);
   clear(body);

@@ -30,6 +30,7 @@ import filecmp
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -280,6 +281,28 @@ class ConsoleInBrowser(unittest.TestCase):
             r["status"] == 401 and r["url"].split("?")[0].endswith(("/api/session", "/login")))]
         self.assertEqual(bad, [])
         self.assertEqual(d.stop(), 0)
+
+    def test_lockout_is_shown_with_its_time(self):
+        """After 5 wrong passwords the server answers 429 with Retry-After:
+        the page says "too many attempts, retry in N s", counts down and
+        keeps the button off meanwhile."""
+        self.passwd("alice", PASSWORD)
+        self.d.start()
+        out = self.drive({"mode": "lockout", "base": "http://127.0.0.1:%d" % self.port,
+                          "chromium": CHROMIUM, "user": "alice"})
+        att = out["attempts"]
+        self.assertGreaterEqual(len(att), 2, att)
+        for a in att[:-1]:
+            self.assertEqual((a["error"], a["disabled"]), ("Wrong user name or password.", False))
+        m = re.fullmatch(r"Too many attempts, retry in (\d+) s\.", att[-1]["error"])
+        self.assertTrue(m and att[-1]["disabled"], att[-1])
+        n = int(m.group(1))
+        self.assertTrue(0 < n <= 15 * 60, n)
+        later = re.fullmatch(r"Too many attempts, retry in (\d+) s\.", out["later"])
+        self.assertTrue(later and int(later.group(1)) < n, out["later"])  # counting down
+        self.assertEqual(out["pageErrors"], [])
+        self.assertEqual(out["dialogs"], [])
+        self.assertEqual(self.d.stop(), 0)
 
 
 if __name__ == "__main__":
