@@ -202,9 +202,11 @@ function endSession(message) {
 
 // --- decisions -----------------------------------------------------------
 
-function decided(id, action, name) {
+function decided(id, action, name, already) {
   forget(id);
-  status((action === 'release' ? 'Released ' : 'Rejected ') + (name || id) + '.');
+  const what = name || id;
+  const done = action === 'release' ? 'released' : 'rejected';
+  status(already ? what + ' was already ' + done + '.' : (action === 'release' ? 'Released ' : 'Rejected ') + what + '.');
   location.hash = '#/';
 }
 

@@ -33,6 +33,12 @@ export function initItem(hooks) {
   $('reject-btn').addEventListener('click', () => openDecision('reject'));
   $('decide-cancel').addEventListener('click', () => closeDecision());
   $('reason').addEventListener('input', () => reasonChanged());
+  $('reason').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      if (!$('decide-submit').disabled) $('decide-form').requestSubmit();
+    }
+  });
   $('decide-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     submitDecision();
@@ -517,8 +523,9 @@ async function submitDecision() {
   const name = it.data.name;
   $('decide-submit').disabled = true;
   $('decide-error').hidden = true;
+  let res;
   try {
-    await api.decide(id, action, reason);
+    res = await api.decide(id, action, reason);
   } catch (err) {
     if (id !== it.id) return;
     const e = $('decide-error');
@@ -529,7 +536,7 @@ async function submitDecision() {
     reasonChanged();
     return;
   }
-  it.hooks.decided(id, action, name);
+  it.hooks.decided(id, action, name, !!(res && res.already));
 }
 
 // --- false alarms --------------------------------------------------------

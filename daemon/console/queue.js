@@ -260,7 +260,8 @@ function markSelection(focus) {
   for (const tr of $('queue-body').rows) {
     const on = tr.dataset.id === q.selectedId;
     tr.classList.toggle('selected', on);
-    tr.setAttribute('aria-selected', on ? 'true' : 'false');
+    if (on) tr.setAttribute('aria-current', 'true');
+    else tr.removeAttribute('aria-current');
     const a = tr.querySelector('a');
     if (a) a.tabIndex = on || (!q.selectedId && tr === $('queue-body').rows[0]) ? 0 : -1;
     if (on && focus && a) a.focus({ preventScroll: true });

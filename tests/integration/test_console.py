@@ -159,6 +159,7 @@ class ConsoleInBrowser(unittest.TestCase):
         w = d.wait_done(names)
         self.assertEqual((w["a.wav"], w[HOSTILE], w["b.wav"]), (["hold"], ["hold"], ["released"]))
         held = sorted(n for n in names if w[n] == ["hold"])
+        self.assertEqual(held, sorted(["a.wav", HOSTILE, "call-0187.wav", "stereo-call.wav"]), w)
         _, verdict = d.verdict("a.wav")
         self.assertTrue(verdict["alerts"], verdict)
         shots = os.path.join(REPO, "docs") if os.environ.get("VMS_SCREENSHOTS") == "1" else None
@@ -166,7 +167,7 @@ class ConsoleInBrowser(unittest.TestCase):
             "base": "http://127.0.0.1:%d" % self.port, "chromium": CHROMIUM,
             "user": "alice", "password": PASSWORD, "target": "a.wav", "hostile": HOSTILE,
             "expect": held, "reason": REASON, "note": NOTE, "screenshots": shots,
-            "stereo": "stereo-call.wav" if "stereo-call.wav" in held else None,
+            "stereo": "stereo-call.wav", "rejectTarget": "call-0187.wav",
         })
 
         # the login: refused on the page first, then in
@@ -185,9 +186,8 @@ class ConsoleInBrowser(unittest.TestCase):
         # the keyboard reached the item (j/k, Enter)
         self.assertEqual(out["keyboardSelection"][-1], "a.wav")
         # a stereo recording: a transcript lane per channel
-        if out.get("stereo") is not None:
-            self.assertEqual([x["label"].split(" ·")[0] for x in out["stereo"]], ["Channel 1", "Channel 2"])
-            self.assertTrue(all(x["words"] > 0 for x in out["stereo"]), out["stereo"])
+        self.assertEqual([x["label"].split(" ·")[0] for x in out["stereo"]], ["Channel 1", "Channel 2"])
+        self.assertTrue(all(x["words"] > 0 for x in out["stereo"]), out["stereo"])
         self.assertEqual(out["item"]["name"], "a.wav")
         # findings as the verdict has them, confidence as a percentage
         alerts = out["item"]["alerts"]
@@ -242,6 +242,13 @@ class ConsoleInBrowser(unittest.TestCase):
         # the spool and the audit log say the same
         w = d.where()
         self.assertEqual((w["a.wav"], w[HOSTILE]), (["released"], ["hold"]))
+        # rejected with x and Ctrl+Enter
+        self.assertEqual(out["rejectLabel"], "Reason for rejecting")
+        self.assertNotIn("call-0187.wav", out["queueAfterReject"])
+        self.assertEqual(w["call-0187.wav"], ["rejected"])
+        rej = [line for line in d.audit_lines() if line.get("event") == "reject"]
+        self.assertEqual([(x["name"], x["reason"]) for x in rej], [("call-0187.wav", REASON)])
+        self.assertIn("alice", rej[0]["by"])
         rel = [line for line in d.audit_lines() if line.get("event") == "release"]
         self.assertEqual(len(rel), 1, d.audit_lines())
         self.assertIn("alice", rel[0]["by"])

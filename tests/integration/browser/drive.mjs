@@ -346,6 +346,32 @@ try {
   {}, plan.target);
   out.released = await queueNames();
 
+  if (plan.rejectTarget) {
+    step('x: reject another with a reason, Ctrl+Enter');
+    await page.click('#state-switch button[data-state="hold"]');
+    await page.waitForFunction((name) =>
+      [...document.querySelectorAll('#queue-body .c-name a')].some((a) => a.textContent === name),
+    {}, plan.rejectTarget);
+    await page.evaluate((name) => {
+      [...document.querySelectorAll('#queue-body .c-name a')].find((a) => a.textContent === name).click();
+    }, plan.rejectTarget);
+    await page.waitForFunction((name) => document.getElementById('item-title').textContent === name &&
+      !document.getElementById('decide-buttons').hidden, {}, plan.rejectTarget);
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.keyboard.press('x');
+    await visible('#decide-form');
+    out.rejectLabel = await page.$eval('#reason-label', (e) => e.textContent);
+    await page.type('#reason', plan.reason);
+    await page.keyboard.down('Control');
+    await page.keyboard.press('Enter');
+    await page.keyboard.up('Control');
+    await visible('#view-queue');
+    await page.waitForFunction((name) =>
+      ![...document.querySelectorAll('#queue-body .c-name a')].some((a) => a.textContent === name),
+    {}, plan.rejectTarget);
+    out.queueAfterReject = await queueNames();
+  }
+
   step('log out');
   await page.click('#logout-btn');
   await visible('#view-login');
