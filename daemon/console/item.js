@@ -82,6 +82,12 @@ export async function showItem(id) {
   $('item-title').textContent = 'Loading…';
   $('item-sub').textContent = '';
   for (const c of ['findings', 'transcript', 'facts', 'metadata', 'history']) clear($(c));
+  for (const c of ['findings-count', 'decide-state', 'transcript-note']) $(c).textContent = '';
+  $('metadata-empty').hidden = true;
+  $('history-empty').hidden = true;
+  $('time-cur').textContent = fmtClock(0);
+  $('time-dur').textContent = fmtClock(0);
+  $('item-grid').hidden = false;
   $('decide-form').hidden = true;
   $('decide-buttons').hidden = true;
   $('wave-msg').hidden = true;
@@ -92,6 +98,9 @@ export async function showItem(id) {
     data = await api.item(id);
   } catch (err) {
     if (token !== it.token) return;
+    $('item-grid').hidden = true;
+    $('item-prev').disabled = true;
+    $('item-next').disabled = true;
     $('item-title').textContent = err.status === 404 ? 'Item not found' : 'Could not load the item';
     $('item-sub').textContent = err.status === 404 ? 'It may have been decided and moved, or never existed.' : err.message;
     if (err.status !== 401 && err.status !== 404) it.hooks.error('Could not load the item: ' + err.message);
