@@ -223,7 +223,12 @@ function onKey(ev) {
     $('release-btn').focus();
     return;
   }
-  if (isTyping(ev)) return;
+  if (isTyping(ev)) {
+    if (key === 'Escape' && app.view === 'queue' && ev.target instanceof Element && ev.target.id === 'f-text') {
+      ev.target.blur();
+    }
+    return;
+  }
   if (key === '?') {
     ev.preventDefault();
     $('help').showModal();
@@ -236,6 +241,9 @@ function onKey(ev) {
     } else if (key === 'k' || key === 'ArrowUp') {
       ev.preventDefault();
       moveSelection(-1);
+    } else if (key === '/') {
+      ev.preventDefault();
+      $('f-text').focus();
     } else if (key === 'Enter') {
       const t = ev.target;
       if (t instanceof Element && t.closest('a, button')) return; // it does its own Enter

@@ -214,6 +214,7 @@ export function render() {
     // gone (decided elsewhere, filtered out): the row now in its place
     q.selectedId = was >= 0 && q.shown.length ? q.shown[Math.min(was, q.shown.length - 1)].id : null;
   }
+  if (!q.selectedId && q.shown.length) q.selectedId = q.shown[0].id; // Enter opens the newest
   const body = $('queue-body');
   const hadFocus = body.contains(document.activeElement);
   clear(body);
