@@ -255,6 +255,58 @@ class ExtractedRoot(unittest.TestCase):
         self.assertIn(version(), r.stdout)
 
 
+def makefile_pkgs():
+    """The pkg-config modules the Makefile builds against."""
+    with open(os.path.join(REPO, "Makefile")) as f:
+        text = f.read()
+    mods = re.search(r"^PKGS\s*:=(.*)$", text, re.M).group(1).split()
+    return mods + re.findall(r"pkg-config --libs ([a-z][\w.+-]*) 2>", text)
+
+
+@SKIP
+@unittest.skipUnless(shutil.which("pkg-config") and shutil.which("dpkg"), "pkg-config, dpkg")
+class BuildDepends(unittest.TestCase):
+    def test_every_library_the_makefile_uses_is_a_build_dependency(self):
+        with open(os.path.join(REPO, "debian", "control")) as f:
+            control = f.read()
+        field = re.search(r"^Build-Depends:(.*?)^\S", control, re.M | re.S).group(1)
+        deps = {re.split(r"[\s(<\[]", d.strip())[0] for d in field.split(",") if d.strip()}
+        pcs = {}
+        for mod in sorted(set(makefile_pkgs())):
+            r = run(["pkg-config", "--path", mod])
+            if r.returncode != 0:
+                self.fail("pkg-config knows no %s here (tests/deps.sh)" % mod)
+            pcs[os.path.realpath(r.stdout.strip())] = mod
+        r = run(["dpkg", "-S"] + sorted(pcs))  # one call: dpkg -S reads the whole database
+        owners = {}
+        for line in r.stdout.splitlines():
+            pkg, path = line.split(": ", 1)
+            owners[path] = pkg.split(":")[0]  # libfoo-dev:amd64
+        for pc, mod in sorted(pcs.items()):
+            self.assertIn(owners.get(pc), deps, "%s (%s): add %s to debian/control's "
+                          "Build-Depends" % (mod, pc, owners.get(pc)))
+
+
+@SKIP
+@unittest.skipUnless(os.path.exists(os.path.join(REPO, "build", "rel", "vmscreend")),
+                     "vmscreend not built")
+class MakeUninstall(unittest.TestCase):
+    def test_uninstall_removes_what_install_installed_but_config_and_data(self):
+        tmp = tempfile.mkdtemp(prefix="vms-uninstall-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        args = ["DESTDIR=" + tmp, "PREFIX=/usr", "SYSCONFDIR=/etc", "BUILD=build/rel"]
+        r = run(["make", "-s", "install"] + args, cwd=REPO, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(tmp, "usr/share/doc/vmscreen/webhooks.md")))
+        os.makedirs(os.path.join(tmp, "var/log/vmscreen"))
+        open(os.path.join(tmp, "var/log/vmscreen/audit.jsonl"), "w").close()
+        r = run(["make", "-s", "uninstall"] + args, cwd=REPO, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        left = sorted(os.path.relpath(os.path.join(d, f), tmp)
+                      for d, _, fs in os.walk(tmp) for f in fs)
+        self.assertEqual(left, ["etc/vmscreen/vmscreend.conf", "var/log/vmscreen/audit.jsonl"])
+
+
 def dpkg_root_env():
     # dpkg runs maintainer scripts with this PATH; the host's tools do the work
     return dict(os.environ, PATH="/usr/sbin:/usr/bin:/sbin:/bin")
