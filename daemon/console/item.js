@@ -158,6 +158,11 @@ function goNeighbour(delta) {
 
 function startPlayer(token) {
   const audio = $('player-audio');
+  const tags = $('wave-tags');
+  clear(tags);
+  if (Number(it.data.channels) === 2) {
+    for (let ch = 0; ch < 2; ch++) tags.append(el('span', { class: 'wave-tag wave-tag-' + ch, text: channelLabel(ch) }));
+  }
   const url = api.audioUrl(it.id);
   $('download').href = url;
   $('download').setAttribute('download', typeof it.data.name === 'string' ? it.data.name : 'recording');
@@ -169,6 +174,7 @@ function startPlayer(token) {
       media: audio,
       url,
       findings: it.findings,
+      channels: Number(it.data.channels) || 1,
       cb: {
         onReady: (dur) => {
           if (token !== it.token) return;

@@ -56,8 +56,15 @@ const REGION_COLOURS = {
  * cb: onReady(duration), onTime(t), onPlayState(playing), onError(message),
  * onRegion(index).
  */
-export function createPlayer({ container, media, url, findings, cb }) {
+export function createPlayer({ container, media, url, findings, channels = 1, cb }) {
+  // a stereo call: one lane per channel (agent and caller), the same total
+  // height (the shadow <style> text, and so its CSP hash, stays the same)
+  const split = channels === 2 ? [
+    { height: WAVE_HEIGHT / 2, waveColor: '#9aa6b8', progressColor: '#3b5bdb' },
+    { height: WAVE_HEIGHT / 2, waveColor: '#b3a58f', progressColor: '#8a5a00' },
+  ] : undefined;
   const ws = WaveSurfer.create({
+    splitChannels: split,
     container,
     media,
     url,

@@ -11,8 +11,8 @@ reason takes the item out of the queue; a false alarm is noted with a note.
 Then the spool and the audit log say the same: the item is in released/,
 the decision and the false alarm are alice's.  On the way: j/k and Enter
 open an item, Space pauses, n seeks to a finding, ? opens the help, Esc goes
-back, shortcuts are off while typing, a stereo recording has a transcript
-lane per channel.
+back, shortcuts are off while typing, a stereo recording has a waveform and a
+transcript lane per channel; x and Ctrl+Enter reject another.
 
 All along the browser reports no script error, no console error other than
 the 401s a login page expects, no dialog, and no Content-Security-Policy
@@ -188,6 +188,7 @@ class ConsoleInBrowser(unittest.TestCase):
         # a stereo recording: a transcript lane per channel
         self.assertEqual([x["label"].split(" ·")[0] for x in out["stereo"]], ["Channel 1", "Channel 2"])
         self.assertTrue(all(x["words"] > 0 for x in out["stereo"]), out["stereo"])
+        self.assertEqual([t.split(" ·")[0] for t in out["stereoWaveTags"]], ["Channel 1", "Channel 2"])
         self.assertEqual(out["item"]["name"], "a.wav")
         # findings as the verdict has them, confidence as a percentage
         alerts = out["item"]["alerts"]

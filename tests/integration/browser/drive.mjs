@@ -165,6 +165,7 @@ try {
       label: l.querySelector('.lane-label').textContent,
       words: l.querySelectorAll('.w').length,
     })));
+    out.stereoWaveTags = await page.$$eval('#wave-tags .wave-tag', (ts) => ts.map((t) => t.textContent));
     await page.click('#item-back');
     await visible('#view-queue');
     await page.waitForSelector('#queue-body tr');
