@@ -12,8 +12,10 @@ export function el(tag, props = {}, ...kids) {
     if (k === 'class') e.className = v;
     else if (k === 'text') e.textContent = String(v);
     else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
-    else if (k === 'style') throw new Error('el(): no style attributes (CSP); use classes');
+    else if (k.startsWith('on')) {
+      if (typeof v !== 'function') throw new Error('el(): ' + k + ' takes a function, never text');
+      e.addEventListener(k.slice(2), v);
+    } else if (k === 'style') throw new Error('el(): no style attributes (CSP); use classes');
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   append(e, kids);
