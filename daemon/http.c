@@ -41,8 +41,14 @@
 #define HTTP_TIMEOUT_S 30
 #define HTTP_SESSION_MIN_DEFAULT 480
 #define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
+/* The hash is of the one <style> that the vendored wavesurfer.js (7.12.12,
+ * daemon/console/package-lock.json) writes into its shadow root; nothing
+ * else inline is allowed.  tests/integration/test_console.py prints the
+ * value to use when an upgrade changes it. */
+#define HTTP_CSP_WAVESURFER "'sha256-Y/8t1dAKa3ay+RZEiEFEDr8dFiQhpaFvYXXUfT3p6ZU='"
 #define HTTP_CSP_CONSOLE                                                                           \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"default-src 'none'; script-src 'self'; style-src 'self' " HTTP_CSP_WAVESURFER             \
+	"; img-src 'self' data:; "                                                                 \
 	"media-src 'self' blob:; connect-src 'self'; font-src 'self'; form-action 'self'; "        \
 	"base-uri 'none'; frame-ancestors 'none'"
 #define HTTP_WORKER_STUCK_S 900.0 /* a file in hand longer than this: unhealthy */
@@ -181,6 +187,7 @@ static int http_health(runtime *rt, FILE *o)
 			}
 		}
 	}
+	bad += cluster_health(o); /* issue 13: Redis unreachable */
 	if (bad == 0)
 		fprintf(o, "ok\n");
 	return bad;
@@ -224,7 +231,9 @@ enum MHD_Result http_send(http_req *r, unsigned status, char *body, size_t len, 
  * be read as markup or as another encoding. */
 enum MHD_Result http_json(http_req *r, unsigned status, json_t *j, const char *const *hdrs)
 {
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	/* 10 significant digits: 2.56, not 2.5600000000000001 */
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))
+	               : NULL;
 
 	json_decref(j);
 	if (text == NULL)

@@ -171,6 +171,27 @@ static const char *api_audio_type(const char *name)
 	return "application/octet-stream";
 }
 
+/* The sidecar's agent_channel (which channel is the agent's), or null:
+ * the sidecar reader takes it out of the metadata, and a reviewer needs
+ * it to tell the lanes of a stereo call apart. */
+static json_t *api_agent_channel(const spool *sp, const spool_item *it)
+{
+	char path[SPOOL_PATH_MAX], err[SPOOL_PATH_MAX + 128];
+	char *text = NULL;
+	json_t *side, *ch = NULL;
+
+	if (it->has_sidecar) {
+		spool_item_sidecar(sp, it, path, sizeof path);
+		text = spool_read_file(path, 1 << 20, err, sizeof err);
+	}
+	side = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	if (json_is_integer(json_object_get(side, "agent_channel")))
+		ch = json_incref(json_object_get(side, "agent_channel"));
+	json_decref(side);
+	return ch ? ch : json_null();
+}
+
 /* GET /api/items/ID: the verdict, with where the item is now. */
 static enum MHD_Result api_get_item(http_req *r, const spool *sp, const spool_item *it)
 {
@@ -185,6 +206,9 @@ static enum MHD_Result api_get_item(http_req *r, const spool *sp, const spool_it
 	json_object_set_new(v, "mode", json_string(spool_mode_name(sp->mode)));
 	json_object_set_new(v, "state", json_string(spool_state_name(it->state)));
 	json_object_set_new(v, "audio_type", json_string(api_audio_type(it->name)));
+	json_object_set_new(v, "agent_channel", api_agent_channel(sp, it));
+	if (!json_is_array(json_object_get(v, "review")))
+		json_object_set_new(v, "review", json_array());
 	json_object_del(v, "file"); /* a daemon path: of no use to a reviewer */
 	return http_json(r, MHD_HTTP_OK, v, NULL);
 }
