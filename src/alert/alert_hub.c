@@ -9,9 +9,11 @@
  * a time through its own curl multi handle (which alert_hub_stop() can wake
  * and abort at once), and records the outcome in the entry's file.
  *
- * Identity: the webhook-id is msg_ + SHA-256(hook, spool, item, verdict
- * text), so submitting the same verdict twice (a daemon restarted between
- * screening and bookkeeping) queues it once and receivers can dedupe on it.
+ * Identity: the webhook-id is msg_ + SHA-256(hook, spool, item, alert
+ * type), so an item screened twice (a daemon restarted between screening
+ * and bookkeeping, or a cluster node that died and another that screened
+ * it again: issue 13) queues its alert under one id, whatever the second
+ * verdict's times and attempt say, and receivers can dedupe on it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -53,7 +55,7 @@ static int hub_queue_push(alert_hook *k, const char *id, int attempts, int64_t c
                           int64_t next_ms);
 static int hub_wants(const alert_hook *k, const char *spool, int hold, int max_sev);
 static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
-                         const char *verdict_json, const json_t *verdict, int hold);
+                         const json_t *verdict, int hold);
 static void *hook_run(void *arg);
 static void hook_attempt(alert_hook *k, const hook_item *it);
 static void hook_finish(alert_hook *k, const char *id, int remove, int attempts, int64_t next_ms,
@@ -645,12 +647,14 @@ static void hub_give_to_owner(const alert_hub *h, const char *id)
 }
 
 /* Builds, persists and enqueues one alert for one hook.  0 when it is on
- * disk (or was already), -1 with errno when it could not be written. */
+ * disk (or was already), -1 with errno when it could not be written.  The
+ * id hashes the hook, spool, item and alert type (not the verdict text,
+ * which changes with every screening of the same item). */
 static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
-                         const char *verdict_json, const json_t *verdict, int hold)
+                         const json_t *verdict, int hold)
 {
 	char err[ALERT_ERR_MAX], path[VMS_ALERT_PATH_MAX], name[ALERT_ID_MAX + 16];
-	const char *parts[] = {k->key_id, spool, item_id, verdict_json};
+	const char *parts[] = {k->key_id, spool, item_id, alert_event_type(verdict)};
 	outbox_entry e;
 	struct stat st;
 	int saved;
@@ -662,7 +666,7 @@ static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
 	if (outbox_path(path, sizeof(path), k->hub->outbox, name) == -1)
 		return -1;
 	if (stat(path, &st) == 0)
-		return 0; /* the same verdict was queued before and is pending */
+		return 0; /* this alert of this item was queued before and is pending */
 	snprintf(name, sizeof(name), "parked/%s.json", e.id);
 	if (outbox_path(path, sizeof(path), k->hub->outbox, name) == 0 && stat(path, &st) == 0)
 		return 0;
@@ -706,7 +710,6 @@ static int hub_queue_one(alert_hook *k, const char *spool, const char *item_id,
 int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const json_t *v)
 {
 	const char *verdict;
-	char *verdict_json;
 	int hold, max_sev, rc = 0, saved = 0;
 
 	if (h == NULL || h->nhooks == 0)
@@ -721,23 +724,17 @@ int alert_hub_submit(alert_hub *h, const char *spool, const char *item_id, const
 		errno = EAGAIN;
 		return -1;
 	}
-	/* the text only names the alert (its id hashes it) and is stored */
-	if ((verdict_json = vms_verdict_dumps(v, JSON_COMPACT)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
 	verdict = json_string_value(json_object_get(v, "verdict"));
 	hold = verdict == NULL || strcmp(verdict, "pass") != 0; /* unknown: treat as hold */
 	max_sev = alert_verdict_max_severity(v);
 	for (size_t i = 0; i < h->nhooks; i++) {
 		if (!hub_wants(&h->hooks[i], spool, hold, max_sev))
 			continue;
-		if (hub_queue_one(&h->hooks[i], spool, item_id, verdict_json, v, hold) == -1) {
+		if (hub_queue_one(&h->hooks[i], spool, item_id, v, hold) == -1) {
 			saved = errno;
 			rc = -1;
 		}
 	}
-	free(verdict_json);
 	if (rc == -1)
 		errno = saved;
 	return rc;
