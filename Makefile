@@ -11,7 +11,7 @@ SYSCONFDIR ?= /etc
 DESTDIR   ?=
 CC        ?= cc
 CXX       ?= c++
-PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto fasttext flac libmicrohttpd libsodium
+PKGS      := pocketsphinx sphinxbase sndfile samplerate jansson libconfig libcurl libcrypto fasttext flac libmicrohttpd libsodium hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
@@ -156,11 +156,17 @@ check-faults: deps
 		if VMS_BIN_DIR=$(CURDIR)/build/rel VMS_FLAVOUR=rel VMSCREEN_MODELS=$(CURDIR)/models \
 			timeout 1500 python3 $$t -v >$$log 2>&1; then echo "PASS rel/faults/$$n"; \
 		else rc=1; echo "FAIL rel/faults/$$n (log: $$log)"; tail -n 30 $$log | sed 's/^/    /'; fi; \
-		grep -E '^  (load|kill -9|disk full):|^(Ran|OK|FAILED)' $$log | sed 's/^/    /'; \
+		grep -E '^  (load|kill -9|disk full|cluster):|^(Ran|OK|FAILED)' $$log | sed 's/^/    /'; \
 	done; exit $$rc
 
 bench: deps all
 	@bash tests/bench/run.sh
+
+# issue 13: cluster mode's throughput with 1, 2 and 3 nodes of one worker
+# (a real redis-server on 127.0.0.1), beside a single daemon.
+.PHONY: bench-cluster
+bench-cluster: deps all
+	@VMS_BIN_DIR=$(CURDIR)/build/rel VMSCREEN_MODELS=$(CURDIR)/models python3 tests/bench/cluster.py
 
 valgrind: deps all $(TEST_BINS)
 	@VMS_VALGRIND=1 bash tests/run.sh --unit-only

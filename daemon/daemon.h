@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "spool/spool.h"
 #include "alert/alert.h"
+#include "cluster.h"
 
 /* Daemon-level settings (top level of the config file). */
 typedef struct dconf {
@@ -53,7 +54,8 @@ typedef struct job {
 	spool sp; /* a copy: valid even if a reload drops the spool */
 	spool_item it;
 	struct timespec claimed;
-	int recovered; /* found in active/ at start-up or left by a retry */
+	int recovered;                 /* found in active/ at start-up or left by a retry */
+	char entry[CLUSTER_ENTRY_MAX]; /* cluster mode: the stream entry to ack; else "" */
 } job;
 
 /* Shared daemon state. */
@@ -89,7 +91,8 @@ int queue_push(const job *j); /* 0, or -1 when full; caller holds no lock */
 int queue_room(void);         /* free slots */
 int queue_depth(void);
 int job_inflight(const char *spool_name, const char *file);
-void *worker_main(void *arg); /* arg: (intptr_t) worker index */
+int job_entries(char (*ids)[CLUSTER_ENTRY_MAX], int max); /* cluster entries in hand */
+void *worker_main(void *arg);                             /* arg: (intptr_t) worker index */
 
 /* metrics.c */
 typedef enum {

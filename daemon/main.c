@@ -73,12 +73,14 @@ struct watch {
 	int overflow_logged;
 	char ready[64][SPOOL_FILE_MAX + 1];
 	int n_ready;
+	int scanner; /* cluster mode: this node held the scanner lease last tick */
 };
 
 static struct watch *W;
 static size_t NW;
 static int inofd = -1;
 static const char *config_path;
+static cluster_conf main_cc; /* issue 13: cluster mode when main_cc.on */
 
 static double main_now(void);
 static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char *err,
@@ -143,10 +145,14 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 				w[i].lockfd = W[k].lockfd; /* moved over */
 				w[i].wd = W[k].wd;
 			}
-		if (w[i].lockfd < 0 && (w[i].lockfd = spool_lock(&w[i].sp, "daemon", 0)) < 0) {
+		/* cluster nodes share the lock; a single daemon holds it alone */
+		if (w[i].lockfd < 0 &&
+		    (w[i].lockfd = main_cc.on ? cluster_spool_lock(&w[i].sp)
+		                              : spool_lock(&w[i].sp, "daemon", 0)) < 0) {
 			snprintf(err, errlen, "spool %s: %.2048s: %s", w[i].sp.name, w[i].sp.path,
-			         errno == EWOULDBLOCK ? "another vmscreend is running on it"
-			                              : strerror(errno));
+			         errno != EWOULDBLOCK ? strerror(errno)
+			         : main_cc.on ? "a vmscreend not in cluster mode is running on it"
+			                      : "another vmscreend is running on it");
 			goto fail;
 		}
 		spool_path(&w[i].sp, SPOOL_INCOMING, NULL, inc, sizeof inc);
@@ -394,7 +400,7 @@ static int main_spool_sound(struct watch *w)
 static void main_scan_incoming(struct watch *w, const dconf *dc)
 {
 	struct scan_ctx c = {w, dc, main_now()};
-	int room = queue_room();
+	int room = main_cc.on ? cluster_claim_room() : queue_room();
 
 	if (room <= 0)
 		return;
@@ -446,6 +452,11 @@ static void main_scan_incoming(struct watch *w, const dconf *dc)
 		metrics_claimed();
 		dlog(LOG_INFO, "spool %s: claimed incoming/%s as %s", w->sp.name, w->ready[r],
 		     j.it.file);
+		if (main_cc.on) { /* a node reads it from the stream (or the re-announce) */
+			cluster_announce(&w->sp, j.it.file);
+			room--;
+			continue;
+		}
 		if (queue_push(&j) < 0)
 			break; /* cannot happen (only we push); the retry scan will find it */
 		room--;
@@ -504,6 +515,48 @@ static void main_scan_active(struct watch *w, int recovered)
 		spool_walk(&w->sp, SPOOL_ACTIVE, main_active_cb, &c);
 }
 
+/*
+ * Cluster mode, each tick: only the holder of the spool's scanner lease
+ * scans incoming/, re-announces what active/ holds unannounced (every
+ * retry_interval_s) and expires; when it takes the lease it first repairs
+ * what a dead scanner left (interrupted claims, strays), under the review
+ * lock (a write another node has in progress in active/ may then fail
+ * once, and is retried).  Costs nothing on the other nodes.
+ */
+static void main_cluster_spool(struct watch *w, const dconf *dc, double now)
+{
+	int scanner = cluster_is_scanner(w->sp.name);
+
+	if (scanner && !w->scanner) {
+		dlog(LOG_NOTICE, "cluster: spool %s: this node scans incoming/", w->sp.name);
+		int lk = spool_lock(&w->sp, "review", 1);
+		int n = spool_repair(&w->sp);
+		spool_unlock(lk);
+		if (n > 0)
+			dlog(LOG_NOTICE, "spool %s: repaired %d file(s) left apart by a crash",
+			     w->sp.name, n);
+		w->dirty = 1;
+		w->next_retry = now;
+	}
+	w->scanner = scanner;
+	if (!scanner)
+		return;
+	if (now >= w->next_retry) {
+		cluster_reannounce(&w->sp);
+		w->next_retry = now + dc->retry_interval_s;
+	}
+	if (now >= w->next_rescan) {
+		w->dirty = 1;
+		w->next_rescan = now + dc->rescan_interval_s;
+	}
+	if (w->dirty || w->n_cands > 0)
+		main_scan_incoming(w, dc);
+	if (w->sp.keep_days > 0 && now >= w->next_expire) {
+		spool_expire(&w->sp, D.current->sc.audit_log, time(NULL));
+		w->next_expire = now + main_expire_interval(&w->sp, dc);
+	}
+}
+
 /* Drain inotify: any event in a spool's incoming/ marks it for a scan. */
 static void main_inotify(void)
 {
@@ -554,7 +607,12 @@ static void main_reload(void)
 		for (size_t k = 0; k < NW; k++)
 			if (strcmp(W[k].sp.path, nw[i].sp.path) == 0)
 				is_new = 0;
-		if (is_new) {
+		if (is_new && main_cc.on) {
+			dlog(LOG_WARNING,
+			     "cluster: spool %s: spools added by a reload are screened "
+			     "after a restart",
+			     nw[i].sp.name);
+		} else if (is_new) {
 			int lk = spool_lock(&nw[i].sp, "review", 1);
 			spool_repair(&nw[i].sp);
 			spool_unlock(lk);
@@ -663,6 +721,11 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "%s", err);
 		return 1;
 	}
+	if (cluster_conf_load(&rt->cfg, &main_cc, err, sizeof err) < 0) {
+		dlog(LOG_ERR, "%s: %s", config_path, err);
+		runtime_unref(rt);
+		return 1;
+	}
 	if (check_only) {
 		int ok = main_check_startup(rt, err, sizeof err) == 0;
 		if (ok)
@@ -707,7 +770,7 @@ int main(int argc, char **argv)
 		dlog(LOG_ERR, "cannot start webhook delivery");
 		return 1;
 	}
-	for (size_t i = 0; i < NW; i++) {
+	for (size_t i = 0; i < NW && !main_cc.on; i++) { /* cluster: the scanner repairs */
 		int lk = spool_lock(&W[i].sp, "review", 1);
 		int n = spool_repair(&W[i].sp);
 		spool_unlock(lk);
@@ -720,9 +783,18 @@ int main(int argc, char **argv)
 			dlog(LOG_ERR, "cannot start worker thread %d", i);
 			return 1;
 		}
-	for (size_t i = 0; i < NW; i++) {
+	for (size_t i = 0; i < NW && !main_cc.on; i++) { /* cluster: the stream has them */
 		main_scan_active(&W[i], 1);
 		W[i].next_retry = main_now() + rt->dc.retry_interval_s;
+	}
+	if (main_cc.on) {
+		spool sps[NW ? NW : 1];
+		for (size_t i = 0; i < NW; i++)
+			sps[i] = W[i].sp;
+		if (cluster_start(&main_cc, sps, NW, rt->dc.queue_size, err, sizeof err) < 0) {
+			dlog(LOG_ERR, "%s", err);
+			return 1;
+		}
 	}
 	if (http_start(&rt->cfg, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s: %s", config_path, err);
@@ -757,6 +829,10 @@ int main(int argc, char **argv)
 		rt = D.current; /* only main changes it */
 		now = main_now();
 		for (size_t i = 0; i < NW; i++) {
+			if (main_cc.on) {
+				main_cluster_spool(&W[i], &rt->dc, now);
+				continue;
+			}
 			if (now >= W[i].next_retry) {
 				main_scan_active(&W[i], 0);
 				W[i].next_retry = now + rt->dc.retry_interval_s;
@@ -834,6 +910,7 @@ int main(int argc, char **argv)
 		                  "files stay in active/ and are screened at the next start");
 		_exit(0);
 	}
+	cluster_stop(); /* after the workers: their last acks went out */
 	int left = queue_depth();
 	if (left > 0)
 		dlog(LOG_NOTICE, "%d claimed file(s) left in active/ for the next start", left);

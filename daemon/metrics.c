@@ -175,6 +175,7 @@ void metrics_format(FILE *o)
 	OUT("# TYPE vmscreen_start_time_seconds gauge\n");
 	OUT("vmscreen_start_time_seconds %lld\n", (long long)M.started);
 	pthread_mutex_unlock(&M.mu);
+	cluster_metrics(o); /* issue 13: nothing outside cluster mode */
 #undef OUT
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 
 #define WORK_DONE 0
 #define WORK_RETRY 1
+#define WORK_ELSEWHERE 2 /* cluster: another node's worker holds the item */
 
 static int work_job(int idx, runtime *rt, job *j);
 static int work_attempts(const job *j, int bump);
@@ -90,6 +92,69 @@ int job_inflight(const char *spool_name, const char *file)
 	return found;
 }
 
+/* Cluster mode: the stream entries of the jobs queued or in hand (the
+ * cluster thread keeps them from looking idle).  Returns how many. */
+int job_entries(char (*ids)[CLUSTER_ENTRY_MAX], int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&D.mu);
+	for (int i = 0; i < D.q_len && n < max; i++) {
+		const job *j = &D.q[(D.q_head + i) % D.q_cap];
+		if (j->entry[0])
+			memcpy(ids[n++], j->entry, CLUSTER_ENTRY_MAX);
+	}
+	for (int i = 0; i < D.n_workers && n < max; i++)
+		if (D.busy_used[i] && D.busy[i].entry[0])
+			memcpy(ids[n++], D.busy[i].entry, CLUSTER_ENTRY_MAX);
+	pthread_mutex_unlock(&D.mu);
+	return n;
+}
+
+/*
+ * Cluster mode (issue 13): lock the item's audio in active/ (flock, which
+ * NFSv4 carries between clients) for the whole job, so that two nodes
+ * given the same item (an entry claimed from a node that was only slow,
+ * or announced twice) never screen or move it at once.  WORK_DONE when it
+ * has left active/ (placed: ack it), WORK_ELSEWHERE when another worker
+ * holds it, else -1 with *fd the lock to close after the job.
+ */
+static int work_item_lock(const job *j, int *fd)
+{
+	char path[SPOOL_PATH_MAX];
+
+	spool_item_path(&j->sp, &j->it, path, sizeof path);
+	if ((*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return WORK_DONE;
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		close(*fd);
+		*fd = -1;
+		return WORK_ELSEWHERE;
+	}
+	if (access(path, F_OK) != 0) { /* moved on while we waited for the lock */
+		close(*fd);
+		*fd = -1;
+		return WORK_DONE;
+	}
+	return -1;
+}
+
+/* One job as the worker runs it: in cluster mode under the item's lock,
+ * and acked once the item is placed. */
+static void work_run(int idx, runtime *rt, job *j)
+{
+	int fd = -1, rc = -1;
+
+	if (j->entry[0])
+		rc = work_item_lock(j, &fd);
+	if (rc < 0)
+		rc = work_job(idx, rt, j);
+	if (fd >= 0)
+		close(fd);
+	if (j->entry[0] && rc == WORK_DONE)
+		cluster_ack(j->entry, j->sp.name, j->it.file);
+}
+
 /*
  * Worker thread: take a job, screen it with the decoder of the current
  * runtime (switching runtimes only between files, which is what makes a
@@ -124,8 +189,10 @@ void *worker_main(void *arg)
 		D.busy_used[idx] = 1;
 		clock_gettime(CLOCK_MONOTONIC, &D.busy_since[idx]);
 		pthread_mutex_unlock(&D.mu);
+		if (D.busy[idx].entry[0])
+			cluster_wake(); /* a slot is free: the cluster thread reads on */
 
-		work_job(idx, rt, &D.busy[idx]);
+		work_run(idx, rt, &D.busy[idx]);
 
 		pthread_mutex_lock(&D.mu);
 		D.busy_used[idx] = 0;

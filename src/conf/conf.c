@@ -65,6 +65,17 @@ static const struct conf_key conf_http[] = {
         {NULL, 0, NULL},
 };
 
+/* issue 13: cluster mode (daemon/cluster.c checks the values) */
+static const struct conf_key conf_cluster[] = {
+        {"redis", CONF_STR, NULL},
+        {"node", CONF_STR, NULL},
+        {"stream", CONF_STR, NULL},
+        {"group", CONF_STR, NULL},
+        {"claim_idle_s", CONF_NUM, NULL},
+        {"password_file", CONF_STR, NULL},
+        {NULL, 0, NULL},
+};
+
 static const struct conf_key conf_top[] = {
         {"workers", CONF_INT, NULL},
         {"queue_size", CONF_INT, NULL},
@@ -84,6 +95,7 @@ static const struct conf_key conf_top[] = {
         {"webhooks", CONF_OWNED, NULL}, /* each webhook: alert_hub_new's schema */
         {"screening", CONF_GROUP, conf_screening},
         {"http", CONF_GROUP, conf_http},
+        {"cluster", CONF_GROUP, conf_cluster},
         {NULL, 0, NULL},
 };
 

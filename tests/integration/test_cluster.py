@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Cluster mode, fast (issue 13): two real vmscreend nodes share one spool
+through a real redis-server on 127.0.0.1 (random port, no persistence).
+Twenty files are each screened once, by one node or the other; a single
+daemon is refused on a cluster's spool; while Redis is down /healthz says
+503 with the reason and the log says the node waits; when it is back the
+nodes carry on.  The kill -9 and outage run is tests/faults/test_cluster.py.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_harness import DAEMON, Daemon, cleanup_clips  # noqa: E402
+from cluster_harness import REDIS_SERVER, Node, Redis  # noqa: E402
+
+FINAL = ("released", "hold", "rejected")
+WAITING = "cluster: redis 127.0.0.1:%d unreachable: waiting (no claims, no new work)"
+
+
+def tearDownModule():
+    cleanup_clips()
+
+
+def wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError("not within %ss: %s" % (timeout, what))
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+@unittest.skipUnless(os.path.exists(REDIS_SERVER), "redis-server not installed")
+class TwoNodes(unittest.TestCase):
+    def setUp(self):
+        self.redis = Redis().start()
+        self.a = Node("vm1", self.redis)
+        self.b = Node("vm2", self.redis, base=self.a)
+
+    def tearDown(self):
+        self.b.close()
+        self.a.close()
+        self.redis.stop()
+        shutil.rmtree(self.redis.dir, ignore_errors=True)
+
+    def test_twenty_files_each_screened_once_and_healthz_while_redis_is_down(self):
+        a, b = self.a, self.b
+        a.start()
+        b.start()
+        names = ["c%02d.wav" % i for i in range(20)]
+        for i, n in enumerate(names):
+            a.drop(n, "flagged_1s" if i % 4 == 0 else "clean_1s")
+        w = a.wait_done(names, timeout=240)
+        for n in names:
+            self.assertEqual(len(w[n]), 1, (n, w[n]))
+            st, v = a.verdict(n)
+            self.assertEqual(st, "released" if v["verdict"] == "pass" else "hold", n)
+        base = a.spool_path()
+        self.assertEqual(os.listdir(os.path.join(base, "incoming")), [])
+        wait_for(lambda: os.listdir(os.path.join(base, "active")) == [], 30, "active/ empty")
+        verdicts = [x for x in a.audit_lines() if x["event"] == "verdict"]
+        self.assertEqual(sorted(x["name"] for x in verdicts), sorted(names),
+                         "each file screened exactly once")
+        # both nodes worked, and the stream is empty once everything is acked
+        wait_for(lambda: (a.log_text() + b.log_text()).count(" -> ") == 20, 30,
+                 "20 placements logged")
+        self.assertGreater(a.log_text().count(" -> "), 0, "node vm1 screened nothing")
+        self.assertGreater(b.log_text().count(" -> "), 0, "node vm2 screened nothing")
+        wait_for(lambda: self.redis.cli("XLEN", "vmscreen:items") == "0", 30, "stream empty")
+        st, body = a.get("/healthz")
+        self.assertEqual((st, body), (200, "ok\n"))
+        st, body = b.get("/metrics")
+        self.assertIn('vmscreen_cluster_up{node="vm2"} 1', body)
+        self.assertIn("vmscreen_cluster_stream_length", body)
+
+        # a single daemon is refused on the cluster's spool
+        single = Daemon()
+        try:
+            single.write_config(single.config_text().replace(single.spool_path(),
+                                                             a.spool_path()))
+            single.start(wait_ready=False)
+            self.assertNotEqual(single.proc.wait(timeout=120), 0)
+            self.assertIn("another vmscreend is running on it", single.log_text())
+        finally:
+            single.close()
+
+        # Redis away: 503 with the reason, one clear log line, no claims
+        self.redis.stop()
+        line = WAITING % self.redis.port
+        wait_for(lambda: a.get("/healthz")[0] == 503 and b.get("/healthz")[0] == 503, 30,
+                 "healthz 503 on both nodes")
+        st, body = a.get("/healthz")
+        self.assertIn(line, body)
+        wait_for(lambda: line in a.log_text() and line in b.log_text(), 30, "the log line")
+        a.drop("late.wav", "clean_1s")
+        time.sleep(3)
+        self.assertEqual(a.where()["late.wav"], ["incoming"], "claimed while Redis was down")
+        self.assertLessEqual(a.log_text().count(line), 2, "the waiting line repeats")
+        # back: the nodes reconnect, claim and screen
+        self.redis.start()
+        a.wait_done(["late.wav"], timeout=120)
+        wait_for(lambda: a.get("/healthz") == (200, "ok\n"), 30, "healthz ok again")
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(b.stop(), 0)
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+class Check(unittest.TestCase):
+    def test_check_validates_the_cluster_group(self):
+        d = Daemon()
+        try:
+            for bad, why in (('cluster = { node = "x"; };', "cluster.redis: required"),
+                             ('cluster = { redis = "h"; };', "must be HOST:PORT"),
+                             ('cluster = { redis = "h:1"; node = "a b"; };', "cluster.node"),
+                             ('cluster = { redis = "h:1"; claim_idle_s = 0; };',
+                              "claim_idle_s = 0"),
+                             ('cluster = { redis = "h:1"; claim_idel_s = 3; };',
+                              "did you mean 'claim_idle_s'")):
+                d.write_config(d.config_text(extra=bad))
+                r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 1, bad)
+                self.assertIn(why, r.stderr, bad)
+            d.write_config(d.config_text(
+                extra='cluster = { redis = "127.0.0.1:6379"; node = "vm1"; };'))
+            r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            d.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
