@@ -235,7 +235,9 @@ uninstall:
 
 # issue 12: the Debian package (debian/), built from `git archive HEAD` (what is
 # committed is what is packaged) in build/deb/vmscreen-VERSION, so the tree
-# stays clean; the .deb and .changes land in build/deb/, then lintian checks them.
+# stays clean; the .deb, the native source (.dsc, .tar.xz) and the .changes land in
+# build/deb/, then lintian checks both.  (`dpkg-buildpackage -us -uc -b` alone
+# builds just the binary package.)
 DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -SVersion 2>/dev/null)
 DEB_SRC     = build/deb/vmscreen-$(DEB_VERSION)
 .PHONY: deb
@@ -245,7 +247,7 @@ deb:
 		echo "deb: packaging HEAD ($$(git rev-parse --short HEAD)); uncommitted changes are not in it"; \
 		git archive --format=tar HEAD | tar -xf - -C $(DEB_SRC); \
 	else tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEB_SRC); fi
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc
 	@if command -v lintian >/dev/null; then lintian --fail-on error build/deb/*.changes; \
 	else echo "deb: lintian not installed, not checked"; fi
 	@ls -l build/deb/*.deb
