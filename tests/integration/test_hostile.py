@@ -408,7 +408,9 @@ class Privileges(unittest.TestCase):
                 dirs += [os.path.join(root, x) for x in ds]
                 files += [os.path.join(root, x) for x in fs
                           if x.split("_", 1)[-1] not in produced]
-        files += [d.audit, d.metrics]
+        files += [d.audit]
+        # issue 12: the metrics file alone is 0644, for node_exporter's user
+        self.assertEqual(stat.S_IMODE(os.stat(d.metrics).st_mode), 0o644)
         verdicts = [f for f in files if f.endswith(".verdict.json")]
         self.assertEqual(len(verdicts), 2)
         self.assertTrue(any(os.path.basename(f).startswith(".lock-") for f in files))
@@ -422,7 +424,7 @@ class Privileges(unittest.TestCase):
         # exactly as documented for the spool tree, the verdicts, the audit log
         for p in [d.spool_path()] + [os.path.join(d.spool_path(), s) for s in STATES]:
             self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o750, p)
-        for p in verdicts + [d.audit, d.metrics]:
+        for p in verdicts + [d.audit]:
             self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o640, p)
 
     def test_refuses_secret_file_others_can_read(self):
