@@ -413,8 +413,6 @@ static void cluster_ack_placed(const char *entry, const char *spool_name, const 
 static int cluster_take(const redisReply *e, int claimed)
 {
 	const char *spool_name = NULL, *file = NULL, *id;
-	char path[SPOOL_PATH_MAX];
-	struct stat st;
 	job j;
 	int si;
 
@@ -440,15 +438,11 @@ static int cluster_take(const redisReply *e, int claimed)
 	}
 	if (job_inflight(spool_name, file))
 		return 0; /* in hand here already (read again after a reconnect) */
-	spool_path(&C.sp[si], SPOOL_ACTIVE, file, path, sizeof path);
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (spool_item_get(&C.sp[si], SPOOL_ACTIVE, file, &j.it) < 0) {
 		cluster_ack_placed(id, spool_name, file);
 		return 0;
 	}
 	j.sp = C.sp[si];
-	snprintf(j.it.file, sizeof j.it.file, "%s", file);
-	snprintf(j.it.name, sizeof j.it.name, "%s", file + SPOOL_ID_LEN + 1);
-	j.it.state = SPOOL_ACTIVE;
 	snprintf(j.entry, sizeof j.entry, "%s", id);
 	long long ms = atoll(id); /* the entry id starts with its time in ms */
 	j.claimed.tv_sec = (time_t)(ms / 1000);
@@ -779,25 +773,6 @@ void cluster_reannounce(const spool *sp)
 	pthread_mutex_lock(&C.smu);
 	C.reannounced += (unsigned long)w.n;
 	pthread_mutex_unlock(&C.smu);
-}
-
-/* See cluster.h.  The lock file is the single daemon's, SPOOL/.lock-daemon. */
-int cluster_spool_lock(const spool *sp)
-{
-	char path[SPOOL_PATH_MAX];
-	int fd;
-
-	if (snprintf(path, sizeof path, "%s/.lock-daemon", sp->path) >= (int)sizeof path)
-		abort();
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0)
-		return -1;
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
 }
 
 /* See cluster.h.  One round trip (the ack script). */

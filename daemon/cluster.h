@@ -55,9 +55,6 @@ int cluster_announce(const spool *sp, const char *file);
 /* Main thread, scanner only: announce again the items of active/ that are
  * in no stream entry (an announcement Redis lost, or never got). */
 void cluster_reannounce(const spool *sp);
-/* Shared-spool variant of the "daemon" lock: shared between cluster nodes,
- * exclusive against a single daemon.  fd or -1 (errno). */
-int cluster_spool_lock(const spool *sp);
 
 /* Worker: the item of entry is placed (or gone): ack it.  Errors are
  * logged; the entry is then claimed again later and acked as placed. */

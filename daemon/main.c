@@ -147,7 +147,7 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 			}
 		/* cluster nodes share the lock; a single daemon holds it alone */
 		if (w[i].lockfd < 0 &&
-		    (w[i].lockfd = main_cc.on ? cluster_spool_lock(&w[i].sp)
+		    (w[i].lockfd = main_cc.on ? spool_lock_shared(&w[i].sp, "daemon")
 		                              : spool_lock(&w[i].sp, "daemon", 0)) < 0) {
 			snprintf(err, errlen, "spool %s: %.2048s: %s", w[i].sp.name, w[i].sp.path,
 			         errno != EWOULDBLOCK ? strerror(errno)
@@ -155,12 +155,12 @@ static int main_setup_spools(runtime *rt, struct watch **out, size_t *nout, char
 			                      : "another vmscreend is running on it");
 			goto fail;
 		}
-		spool_path(&w[i].sp, SPOOL_INCOMING, NULL, inc, sizeof inc);
-		w[i].wd = inotify_add_watch(
-		        inofd, inc, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
-		if (w[i].wd < 0)
+		if ((w[i].wd = spool_incoming_watch(&w[i].sp, inofd)) < 0) {
+			int e = errno;
+			spool_path(&w[i].sp, SPOOL_INCOMING, NULL, inc, sizeof inc);
 			dlog(LOG_WARNING, "spool %s: inotify on %s: %s (rescans only)",
-			     w[i].sp.name, inc, strerror(errno));
+			     w[i].sp.name, inc, strerror(e));
+		}
 		w[i].cands = calloc(MAIN_CANDS_MAX, sizeof *w[i].cands);
 		w[i].skips = calloc(MAIN_SKIPS_MAX, sizeof *w[i].skips);
 		if (w[i].cands == NULL || w[i].skips == NULL) {

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,31 +111,18 @@ int job_entries(char (*ids)[CLUSTER_ENTRY_MAX], int max)
 }
 
 /*
- * Cluster mode (issue 13): lock the item's audio in active/ (flock, which
- * NFSv4 carries between clients) for the whole job, so that two nodes
- * given the same item (an entry claimed from a node that was only slow,
- * or announced twice) never screen or move it at once.  WORK_DONE when it
- * has left active/ (placed: ack it), WORK_ELSEWHERE when another worker
- * holds it, else -1 with *fd the lock to close after the job.
+ * Cluster mode (issue 13): lock the item (spool_item_lock) for the whole
+ * job, so that two nodes given the same item (an entry claimed from a node
+ * that was only slow, or announced twice) never screen or move it at once.
+ * WORK_DONE when it has left active/ (placed: ack it), WORK_ELSEWHERE when
+ * another worker holds it, else -1 with *fd the lock to close after.
  */
 static int work_item_lock(const job *j, int *fd)
 {
-	char path[SPOOL_PATH_MAX];
-
-	spool_item_path(&j->sp, &j->it, path, sizeof path);
-	if ((*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return WORK_DONE;
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		close(*fd);
-		*fd = -1;
-		return WORK_ELSEWHERE;
-	}
-	if (access(path, F_OK) != 0) { /* moved on while we waited for the lock */
-		close(*fd);
-		*fd = -1;
-		return WORK_DONE;
-	}
-	return -1;
+	*fd = spool_item_lock(&j->sp, &j->it);
+	if (*fd >= 0)
+		return -1;
+	return *fd == SPOOL_BUSY ? WORK_ELSEWHERE : WORK_DONE;
 }
 
 /* One job as the worker runs it: in cluster mode under the item's lock,
@@ -203,39 +189,16 @@ void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Read (and with bump, increment durably) the number of screening starts
- * of an active item, kept in active/.attempts-ID. */
+/* Screening starts of a job's item (the backend keeps the count). */
 static int work_attempts(const job *j, int bump)
 {
-	char path[SPOOL_PATH_MAX], file[64], err[256], buf[32];
-	char *text;
-	int n = 0;
-
-	snprintf(file, sizeof file, ".attempts-%s", j->it.id);
-	spool_path(&j->sp, SPOOL_ACTIVE, file, path, sizeof path);
-	if ((text = spool_read_file(path, 64, err, sizeof err)) != NULL) {
-		n = atoi(text);
-		free(text);
-	}
-	if (n < 0)
-		n = 0;
-	if (bump) {
-		n++;
-		snprintf(buf, sizeof buf, "%d\n", n);
-		if (spool_write_atomic(path, buf, strlen(buf)) != SPOOL_OK)
-			return -1;
-	}
-	return n;
+	return spool_attempts(&j->sp, j->it.id, bump);
 }
 
-/* Forget the attempts of an item that has left active/. */
+/* Forget the attempts of an item that is leaving active/. */
 static void work_attempts_clear(const job *j)
 {
-	char path[SPOOL_PATH_MAX], file[64];
-
-	snprintf(file, sizeof file, ".attempts-%s", j->it.id);
-	spool_path(&j->sp, SPOOL_ACTIVE, file, path, sizeof path);
-	unlink(path);
+	spool_attempts_clear(&j->sp, j->it.id);
 }
 
 /* A verdict for a file we could not screen: hold, one unscreenable finding. */

@@ -2,8 +2,10 @@
  * spool.c - the filesystem spool: state directories, claims, moves, atomic
  * verdict files, repair after a crash.  See spool.h for the layout.
  *
- * Every public call goes through the backend table (spool_backend_fs is the
- * only backend); the fs backend's helpers are static and declared here.
+ * Every operation on items goes through the backend table, by item id (or a
+ * state directory's file name): spool_backend_fs is the only backend, and
+ * its operations and helpers are all static here (issue 13).  The front end
+ * (names, ids, paths, dispatch) comes first, then the fs backend.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -62,14 +65,36 @@ static void spool_claim_finish(const spool *sp, const spool_item *it, int sideca
 static int spool_repair_claims(const spool *sp);
 static int spool_repair_attempts(const spool *sp);
 static void spool_companion_name(const spool_item *it, const char *suffix, char *buf, size_t len);
+static int spool_fs_space_ok(const spool *sp, long min_free_mb);
+static int spool_fs_incoming_walk(const spool *sp, spool_incoming_fn fn, void *arg);
+static int spool_fs_incoming_watch(const spool *sp, int inofd);
+static int spool_fs_find(const spool *sp, const char *idarg, spool_item *out);
+static int spool_fs_get(const spool *sp, spool_state st, const char *file, spool_item *out);
+static int spool_fs_gather(const spool *sp, spool_item *it);
+static int spool_fs_repair(const spool *sp);
+static int spool_fs_lock(const spool *sp, const char *which, int how);
+static int spool_fs_item_lock(const spool *sp, const spool_item *it);
+static int spool_fs_attempts(const spool *sp, const char *id, int bump);
+static void spool_fs_attempts_clear(const spool *sp, const char *id);
 
 const spool_backend spool_backend_fs = {
         .name = "fs",
         .init = spool_fs_init,
+        .space_ok = spool_fs_space_ok,
+        .incoming_walk = spool_fs_incoming_walk,
+        .incoming_watch = spool_fs_incoming_watch,
         .claim = spool_fs_claim,
+        .find = spool_fs_find,
+        .get = spool_fs_get,
+        .gather = spool_fs_gather,
         .move = spool_fs_move,
         .put = spool_fs_put,
         .walk = spool_fs_walk,
+        .repair = spool_fs_repair,
+        .lock = spool_fs_lock,
+        .item_lock = spool_fs_item_lock,
+        .attempts = spool_fs_attempts,
+        .attempts_clear = spool_fs_attempts_clear,
 };
 
 static const char *const spool_state_names[SPOOL_NSTATES] = {"incoming", "active", "released",
@@ -401,6 +426,78 @@ int spool_walk(const spool *sp, spool_state st,
 	return sp->backend->walk(sp, st, fn, arg);
 }
 
+/* Free space through the backend. */
+int spool_space_ok(const spool *sp, long min_free_mb)
+{
+	return sp->backend->space_ok(sp, min_free_mb);
+}
+
+/* incoming/ walk through the backend. */
+int spool_incoming_walk(const spool *sp, spool_incoming_fn fn, void *arg)
+{
+	return sp->backend->incoming_walk(sp, fn, arg);
+}
+
+/* incoming/ watch through the backend. */
+int spool_incoming_watch(const spool *sp, int inofd)
+{
+	return sp->backend->incoming_watch(sp, inofd);
+}
+
+/* Find by id through the backend. */
+int spool_item_find(const spool *sp, const char *id, spool_item *out)
+{
+	return sp->backend->find(sp, id, out);
+}
+
+/* One item of a state through the backend. */
+int spool_item_get(const spool *sp, spool_state st, const char *file, spool_item *out)
+{
+	return sp->backend->get(sp, st, file, out);
+}
+
+/* Gather through the backend. */
+int spool_item_gather(const spool *sp, spool_item *it)
+{
+	return sp->backend->gather(sp, it);
+}
+
+/* Repair through the backend. */
+int spool_repair(const spool *sp)
+{
+	return sp->backend->repair(sp);
+}
+
+/* Exclusive lock through the backend. */
+int spool_lock(const spool *sp, const char *which, int wait)
+{
+	return sp->backend->lock(sp, which, wait ? SPOOL_LOCK_WAIT : 0);
+}
+
+/* Shared lock through the backend (never waits). */
+int spool_lock_shared(const spool *sp, const char *which)
+{
+	return sp->backend->lock(sp, which, SPOOL_LOCK_SHARED);
+}
+
+/* Item lock through the backend. */
+int spool_item_lock(const spool *sp, const spool_item *it)
+{
+	return sp->backend->item_lock(sp, it);
+}
+
+/* Attempts through the backend. */
+int spool_attempts(const spool *sp, const char *id, int bump)
+{
+	return sp->backend->attempts(sp, id, bump);
+}
+
+/* Forget attempts through the backend. */
+void spool_attempts_clear(const spool *sp, const char *id)
+{
+	sp->backend->attempts_clear(sp, id);
+}
+
 /* Path of the item's audio file. */
 void spool_item_path(const spool *sp, const spool_item *it, char *buf, size_t len)
 {
@@ -467,7 +564,7 @@ static void spool_item_companions(const spool_item *it,
 
 /* The item whose id (or file name) is given, searched in every state
  * except incoming. */
-int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
+static int spool_fs_find(const spool *sp, const char *idarg, spool_item *out)
 {
 	char id[SPOOL_ID_LEN + 1], dir[SPOOL_PATH_MAX];
 	int denied = 0;
@@ -498,7 +595,7 @@ int spool_item_find(const spool *sp, const char *idarg, spool_item *out)
 		}
 		closedir(d);
 		if (found == 0) {
-			spool_item_gather(sp, out);
+			spool_fs_gather(sp, out);
 			return 0;
 		}
 	}
@@ -646,8 +743,10 @@ int spool_write_atomic(const char *path, const char *data, size_t len)
 	return spool_errno_class(e) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_ERR;
 }
 
-/* Exclusive advisory lock on SPOOL/.lock-WHICH. */
-int spool_lock(const spool *sp, const char *which, int wait)
+/* Advisory lock on SPOOL/.lock-WHICH: exclusive, or shared with
+ * SPOOL_LOCK_SHARED; blocking with SPOOL_LOCK_WAIT.  One open and one
+ * flock. */
+static int spool_fs_lock(const spool *sp, const char *which, int how)
 {
 	char path[SPOOL_PATH_MAX];
 	int fd, n;
@@ -657,7 +756,8 @@ int spool_lock(const spool *sp, const char *which, int wait)
 		abort();
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0)
 		return -1;
-	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+	while (flock(fd, ((how & SPOOL_LOCK_SHARED) ? LOCK_SH : LOCK_EX) |
+	                         ((how & SPOOL_LOCK_WAIT) ? 0 : LOCK_NB)) < 0) {
 		if (errno == EINTR)
 			continue;
 		int e = errno;
@@ -675,8 +775,9 @@ void spool_unlock(int fd)
 		close(fd);
 }
 
-/* Accept new work only with room to write verdicts, move files and log. */
-int spool_space_ok(const spool *sp, long min_free_mb)
+/* Accept new work only with room to write verdicts, move files and log.
+ * One statvfs. */
+static int spool_fs_space_ok(const spool *sp, long min_free_mb)
 {
 	struct statvfs vs;
 
@@ -1244,7 +1345,7 @@ static void spool_item_dead_temps(const spool *sp, spool_state st, const spool_i
  * there (never replacing one that is already there; that conflict is
  * logged and left for a person).  Refreshes it->has_*.
  */
-int spool_item_gather(const spool *sp, spool_item *it)
+static int spool_fs_gather(const spool *sp, spool_item *it)
 {
 	char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64], src[SPOOL_PATH_MAX], dst[SPOOL_PATH_MAX];
 	int n = 0;
@@ -1328,11 +1429,97 @@ static int spool_fs_walk(const spool *sp, spool_state st,
 	return rc;
 }
 
-/* Walk incoming/, classifying each entry for the caller. */
-int spool_incoming_walk(const spool *sp,
-                        void (*fn)(const spool *sp, const char *name, const struct stat *st,
-                                   const char *skip, void *arg),
-                        void *arg)
+/* One item of a state by its file name (ID_NAME.ext): 0, or -1 when it is
+ * not there as a regular file.  Four lstats (audio and companions). */
+static int spool_fs_get(const spool *sp, spool_state st, const char *file, spool_item *out)
+{
+	if (strchr(file, '/') != NULL || file[0] == '.')
+		return -1;
+	return spool_item_fill(sp, st, file, out);
+}
+
+/*
+ * Lock an item's audio (flock on the file, which follows it through the
+ * renames of a move and which NFSv4 carries between clients) while one
+ * worker screens and moves it.  The lock descriptor, or SPOOL_GONE when
+ * the audio has left it->state (placed meanwhile), SPOOL_BUSY when another
+ * holds it.  Costs an open, a flock and an access.
+ */
+static int spool_fs_item_lock(const spool *sp, const spool_item *it)
+{
+	char path[SPOOL_PATH_MAX];
+	int fd;
+
+	spool_path(sp, it->state, it->file, path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return SPOOL_GONE;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return SPOOL_BUSY;
+	}
+	if (access(path, F_OK) != 0) { /* moved on while another held it */
+		close(fd);
+		return SPOOL_GONE;
+	}
+	return fd;
+}
+
+/* The attempts file of an active item: active/.attempts-ID. */
+static void spool_fs_attempts_path(const spool *sp, const char *id, char *buf, size_t len)
+{
+	char file[SPOOL_ID_LEN + 16];
+
+	snprintf(file, sizeof file, ".attempts-%.*s", SPOOL_ID_LEN, id);
+	spool_path(sp, SPOOL_ACTIVE, file, buf, len);
+}
+
+/* Screening starts of an active item (with bump, counted first, durably:
+ * an atomic rewrite of active/.attempts-ID).  The count, or -1. */
+static int spool_fs_attempts(const spool *sp, const char *id, int bump)
+{
+	char path[SPOOL_PATH_MAX], err[SPOOL_PATH_MAX + 512], buf[32];
+	char *text;
+	int n = 0;
+
+	spool_fs_attempts_path(sp, id, path, sizeof path);
+	if ((text = spool_read_file(path, 64, err, sizeof err)) != NULL) {
+		n = atoi(text);
+		free(text);
+	}
+	if (n < 0)
+		n = 0;
+	if (bump) {
+		n++;
+		snprintf(buf, sizeof buf, "%d\n", n);
+		if (spool_write_atomic(path, buf, strlen(buf)) != SPOOL_OK)
+			return -1;
+	}
+	return n;
+}
+
+/* Forget the attempts of an item leaving active/ (one unlink). */
+static void spool_fs_attempts_clear(const spool *sp, const char *id)
+{
+	char path[SPOOL_PATH_MAX];
+
+	spool_fs_attempts_path(sp, id, path, sizeof path);
+	unlink(path);
+}
+
+/* inotify on incoming/ for what lands there (closed after writing, renamed
+ * in): the watch descriptor, or -1 with errno (the caller rescans). */
+static int spool_fs_incoming_watch(const spool *sp, int inofd)
+{
+	char inc[SPOOL_PATH_MAX];
+
+	spool_path(sp, SPOOL_INCOMING, NULL, inc, sizeof inc);
+	return inotify_add_watch(inofd, inc,
+	                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+}
+
+/* Walk incoming/, classifying each entry for the caller: one readdir and
+ * an lstat per entry. */
+static int spool_fs_incoming_walk(const spool *sp, spool_incoming_fn fn, void *arg)
 {
 	char dir[SPOOL_PATH_MAX], path[SPOOL_PATH_MAX];
 	struct dirent *de;
@@ -1507,7 +1694,7 @@ static int spool_repair_claims(const spool *sp)
 		if (strncmp(de->d_name, SPOOL_CLAIM_PREFIX, plen) != 0 ||
 		    spool_file_id(file, id) < 0 || strlen(file) >= sizeof it.file)
 			continue;
-		if (spool_item_find(sp, id, &it) == 0) {
+		if (spool_fs_find(sp, id, &it) == 0) {
 			spool_claim_finish(sp, &it, spool_claim_copied_sidecar(sp, &it));
 			spool_log(LOG_NOTICE, "spool %s: finished the interrupted claim of %s",
 			          sp->name, it.file);
@@ -1538,7 +1725,7 @@ static int spool_repair_claims(const spool *sp)
  * undone here and the move is simply made again later.  Stale temp files
  * go too.  Run by the daemon at start-up under the "review" lock.
  */
-int spool_repair(const spool *sp)
+static int spool_fs_repair(const spool *sp)
 {
 	struct spool_rent *ents = NULL;
 	size_t n = 0, cap = 0;

@@ -86,18 +86,45 @@ typedef struct spool_item {
 	int has_claim; /* the claim record ID_STEM.claim.json */
 } spool_item;
 
+/* spool_incoming_walk's callback: every entry name; st is its lstat when
+ * it is a candidate, else NULL with skip saying why (NULL skip: a sidecar). */
+typedef void (*spool_incoming_fn)(const spool *sp, const char *name, const struct stat *st,
+                                  const char *skip, void *arg);
+
+#define SPOOL_LOCK_WAIT 1   /* spool_backend.lock: block until granted */
+#define SPOOL_LOCK_SHARED 2 /* ... shared with other shared holders */
+
 /*
- * The storage backend: a small table so that another store (a database, an
- * object store) could slot in behind the same calls.  Only "fs" exists.
+ * The storage backend (issue 13): one table of every operation on a
+ * spool's items, by item id or by a state directory's file name, as
+ * OpenSMTPD's queue backends are, so that another store (a database, an
+ * object store) could slot in behind the same calls.  The spool_* calls
+ * below of the same names dispatch through sp->backend.  Only "fs"
+ * exists; its operations and helpers are static in spool.c.  Not behind
+ * the table: the path builders (spool_path, spool_item_path and the
+ * companions' paths), because the screening core and the review commands
+ * read files by path (another store would hand them local copies), and
+ * the audit log and retention, which work through these calls.
  */
 typedef struct spool_backend {
 	const char *name;
 	int (*init)(const spool *sp, int create, char *err, size_t errlen);
+	int (*space_ok)(const spool *sp, long min_free_mb);
+	int (*incoming_walk)(const spool *sp, spool_incoming_fn fn, void *arg);
+	int (*incoming_watch)(const spool *sp, int inofd);
 	int (*claim)(const spool *sp, const char *name, spool_item *out);
+	int (*find)(const spool *sp, const char *id, spool_item *out);
+	int (*get)(const spool *sp, spool_state st, const char *file, spool_item *out);
+	int (*gather)(const spool *sp, spool_item *it);
 	int (*move)(const spool *sp, const spool_item *it, spool_state to);
 	int (*put)(const spool *sp, spool_state st, const char *file, const char *data, size_t len);
 	int (*walk)(const spool *sp, spool_state st,
 	            int (*fn)(const spool *sp, const spool_item *it, void *arg), void *arg);
+	int (*repair)(const spool *sp);
+	int (*lock)(const spool *sp, const char *which, int how); /* SPOOL_LOCK_* */
+	int (*item_lock)(const spool *sp, const spool_item *it);
+	int (*attempts)(const spool *sp, const char *id, int bump);
+	void (*attempts_clear)(const spool *sp, const char *id);
 } spool_backend;
 
 extern const spool_backend spool_backend_fs;
@@ -163,6 +190,17 @@ int spool_walk(const spool *sp, spool_state st,
  * incoming, with its companions gathered beside it (spool_item_gather).
  * 0 and *out, or -1 when absent. */
 int spool_item_find(const spool *sp, const char *id, spool_item *out);
+/* The item of a state whose file (ID_NAME.ext) is given, without gathering
+ * its companions (another node may be moving it).  0, or -1 when absent. */
+int spool_item_get(const spool *sp, spool_state st, const char *file, spool_item *out);
+/* Lock an item for one worker while it screens and moves it (cluster mode:
+ * two nodes given one item).  A descriptor to close afterwards, or
+ * SPOOL_GONE (the item has left it->state), SPOOL_BUSY (another holds it). */
+int spool_item_lock(const spool *sp, const spool_item *it);
+/* Screening starts of an active item, counted durably first with bump;
+ * the count or -1.  spool_attempts_clear forgets them (before the move). */
+int spool_attempts(const spool *sp, const char *id, int bump);
+void spool_attempts_clear(const spool *sp, const char *id);
 /* Paths of an item's files in its state. */
 void spool_item_path(const spool *sp, const spool_item *it, char *buf, size_t len);
 void spool_item_sidecar(const spool *sp, const spool_item *it, char *buf, size_t len);
@@ -191,6 +229,10 @@ int spool_space_ok(const spool *sp, long min_free_mb);
  * Returns an fd (>= 0) to pass to spool_unlock, or -1 (errno EWOULDBLOCK
  * when wait is 0 and someone holds it). */
 int spool_lock(const spool *sp, const char *which, int wait);
+/* Shared (never waits): cluster nodes share "daemon"; a single daemon's
+ * exclusive lock refuses them and they refuse it.  A lock is a
+ * descriptor whatever the backend: spool_unlock closes it. */
+int spool_lock_shared(const spool *sp, const char *which);
 void spool_unlock(int fd);
 
 /* Atomically create or replace any file (same steps as spool_put). */
@@ -200,10 +242,10 @@ int spool_write_atomic(const char *path, const char *data, size_t len);
  * candidate (a regular file with an acceptable name, not a sidecar), else
  * NULL with skip saying why (NULL skip: a sidecar, silently passed over).
  */
-int spool_incoming_walk(const spool *sp,
-                        void (*fn)(const spool *sp, const char *name, const struct stat *st,
-                                   const char *skip, void *arg),
-                        void *arg);
+int spool_incoming_walk(const spool *sp, spool_incoming_fn fn, void *arg);
+/* Ask inotify instance inofd to report what lands in incoming/: a watch
+ * descriptor, or -1 (errno; the daemon then relies on rescans). */
+int spool_incoming_watch(const spool *sp, int inofd);
 /* fsync a directory by path. */
 int spool_fsync_dir(const char *path);
 /* Read a whole small regular file (O_NOFOLLOW) into a malloc'd string. */
