@@ -28,7 +28,8 @@ class Redis:
     """redis-server as a child process: start(), stop(), start() again on
     the same port (its data is gone: no persistence, as the tests want)."""
 
-    def __init__(self):
+    def __init__(self, password=None):
+        self.password = password
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="vms-redis-")
         self.proc = None
@@ -40,7 +41,8 @@ class Redis:
     def start(self, timeout=20):
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"],
+             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"] +
+            (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.time() + timeout
         while time.time() < end:
@@ -57,7 +59,8 @@ class Redis:
 
     def cli(self, *args):
         """One command through redis-cli; its output, stripped ("" on error)."""
-        r = subprocess.run([REDIS_CLI, "-p", str(self.port)] + [str(a) for a in args],
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port)] + auth + [str(a) for a in args],
                            capture_output=True, text=True, timeout=10)
         return r.stdout.strip() if r.returncode == 0 else ""
 
@@ -77,13 +80,14 @@ class Node(Daemon):
     for the first: its tree is the shared one)."""
 
     def __init__(self, name, redis, base=None, workers=1, claim_idle_s=5, extra="",
-                 settle_ms=200):
+                 settle_ms=200, password_file=None):
         self.name = name
         self.base = base
         self.http_port = free_port()
-        cluster = ('cluster = { redis = "%s"; node = "%s"; claim_idle_s = %s; };\n'
+        pw = ' password_file = "%s";' % password_file if password_file else ""
+        cluster = ('cluster = { redis = "%s"; node = "%s"; claim_idle_s = %s;%s };\n'
                    'http = { listen = "127.0.0.1:%d"; };\n' %
-                   (redis.addr, name, claim_idle_s, self.http_port))
+                   (redis.addr, name, claim_idle_s, pw, self.http_port))
         super().__init__(extra=cluster + extra, workers=workers, settle_ms=settle_ms)
         if base is not None:
             self.audit = base.audit  # one audit trail for the spool

@@ -111,6 +111,47 @@ class TwoNodes(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+@unittest.skipUnless(os.path.exists(REDIS_SERVER), "redis-server not installed")
+class Auth(unittest.TestCase):
+    def test_password_file_authenticates_and_a_wrong_one_waits(self):
+        """Redis with requirepass: a node with the password file screens; a
+        node with a wrong password says why it waits and claims nothing."""
+        redis = Redis(password="s3cret-" + os.urandom(4).hex()).start()
+        a = Node("vm1", redis)
+        try:
+            pw = os.path.join(a.dir, "redis.pass")
+            fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            os.write(fd, ("wrong\n").encode())
+            os.close(fd)
+            a.write_config(a.config_text(extra=a.extra.replace(
+                "claim_idle_s = 5;", 'claim_idle_s = 5; password_file = "%s";' % pw)))
+            a.start()
+            wait_for(lambda: "AUTH" in a.log_text(), 30, "the AUTH failure logged")
+            self.assertIn(WAITING % redis.port, a.log_text())
+            self.assertEqual(a.get("/healthz")[0], 503)
+            a.drop("p.wav", "clean_1s")
+            time.sleep(2)
+            self.assertEqual(a.where()["p.wav"], ["incoming"])
+            self.assertEqual(a.stop(), 0)
+            with open(pw, "w") as f:
+                f.write(redis.password + "\n")
+            a.start()
+            a.wait_done(["p.wav"], timeout=120)
+            wait_for(lambda: a.get("/healthz") == (200, "ok\n"), 30, "healthz ok")
+            self.assertEqual(a.stop(), 0)
+            # a password file others can read is refused by --check
+            os.chmod(pw, 0o644)
+            r = subprocess.run([DAEMON, "--config", a.conf, "--check", "--allow-root"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("others can read it", r.stderr)
+        finally:
+            a.close()
+            redis.stop()
+            shutil.rmtree(redis.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
 class Check(unittest.TestCase):
     def test_check_validates_the_cluster_group(self):
         d = Daemon()
