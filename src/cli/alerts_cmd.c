@@ -19,10 +19,6 @@
 #include "cli/review.h"
 #include "conf/conf.h"
 
-#ifndef VMS_SYSCONFDIR
-#define VMS_SYSCONFDIR "/etc/vmscreen"
-#endif
-
 static const char alerts_usage[] =
         "usage: vmscreen alerts list [--config FILE] [--json]\n"
         "       vmscreen alerts retry ID [--config FILE]\n"
@@ -81,10 +77,7 @@ static alert_hub *alerts_hub(const char *config, config_t *cfg)
 	char err[8192];
 	alert_hub *h;
 
-	if (config == NULL)
-		config = getenv("VMSCREEN_CONFIG");
-	if (config == NULL || config[0] == '\0')
-		config = VMS_SYSCONFDIR "/vmscreend.conf";
+	config = vms_conf_path(config, 1);
 	if (vms_conf_read(cfg, config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: alerts: %s\n", err);
 		return NULL;

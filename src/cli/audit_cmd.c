@@ -33,9 +33,6 @@
 #include "core/internal.h" /* vms_unsafe_char_len */
 #include "spool/spool.h"
 
-#ifndef VMS_SYSCONFDIR
-#define VMS_SYSCONFDIR "/etc/vmscreen"
-#endif
 #define AUDIT_OK 0
 #define AUDIT_BROKEN 1
 #define AUDIT_USAGE 2
@@ -139,10 +136,7 @@ static int audit_parse(int argc, char **argv, struct audit_opts *o)
 	}
 	o->files = argv + optind;
 	o->n_files = (size_t)(argc - optind);
-	if (o->config == NULL)
-		o->config = getenv("VMSCREEN_CONFIG");
-	if (o->config == NULL || o->config[0] == '\0')
-		o->config = VMS_SYSCONFDIR "/vmscreend.conf";
+	o->config = vms_conf_path(o->config, 1);
 	spool_set_logger(audit_log);
 	return 0;
 }

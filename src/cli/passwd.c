@@ -18,9 +18,6 @@
 #include "conf/conf.h"
 #include "review/review.h"
 
-#ifndef VMS_SYSCONFDIR
-#define VMS_SYSCONFDIR "/etc/vmscreen"
-#endif
 #define PASSWD_MAX 1024
 
 static const char passwd_usage[] =
@@ -62,10 +59,7 @@ static int passwd_users_file(const char *config, char *buf, size_t len)
 	const char *f = NULL;
 	config_t cfg;
 
-	if (config == NULL)
-		config = getenv("VMSCREEN_CONFIG");
-	if (config == NULL || config[0] == '\0')
-		config = VMS_SYSCONFDIR "/vmscreend.conf";
+	config = vms_conf_path(config, 1);
 	if (vms_conf_read(&cfg, config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: passwd: %s\n", err);
 		return -1;

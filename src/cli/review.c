@@ -159,10 +159,7 @@ static int review_load(struct review_opts *o, config_t *cfg, spool_conf *sc)
 {
 	char err[8192];
 
-	if (o->config == NULL && (!o->deciding || review_may_choose_config()))
-		o->config = getenv("VMSCREEN_CONFIG");
-	if (o->config == NULL || o->config[0] == '\0')
-		o->config = VMS_SYSCONFDIR "/vmscreend.conf";
+	o->config = vms_conf_path(o->config, !o->deciding || review_may_choose_config());
 
 	if (vms_conf_read(cfg, o->config, err, sizeof err) < 0) {
 		fprintf(stderr, "vmscreen: %s\n", err);

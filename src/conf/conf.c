@@ -24,6 +24,10 @@
 
 #include "conf/conf.h"
 
+#ifndef VMS_SYSCONFDIR
+#define VMS_SYSCONFDIR "/etc/vmscreen"
+#endif
+
 enum conf_type { CONF_INT, CONF_NUM, CONF_BOOL, CONF_STR, CONF_GROUP, CONF_GROUPS, CONF_OWNED };
 
 struct conf_key {
@@ -282,4 +286,16 @@ int vms_conf_read(config_t *cfg, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* See conf.h. */
+const char *vms_conf_path(const char *given, int env_ok)
+{
+	const char *env = env_ok ? getenv("VMSCREEN_CONFIG") : NULL;
+
+	if (given != NULL && given[0] != '\0')
+		return given;
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return VMS_SYSCONFDIR "/vmscreend.conf";
 }

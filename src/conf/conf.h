@@ -13,4 +13,9 @@
  * line and the problem (cfg then holds nothing to destroy). */
 int vms_conf_read(config_t *cfg, const char *path, char *err, size_t errlen);
 
+/* Which configuration the commands read: given (--config) when not NULL
+ * or empty, else $VMSCREEN_CONFIG when env_ok and set, else the installed
+ * VMS_SYSCONFDIR/vmscreend.conf.  The one place that order is written. */
+const char *vms_conf_path(const char *given, int env_ok);
+
 #endif
