@@ -373,8 +373,8 @@ static enum MHD_Result http_reviewer(http_req *r, runtime *rt)
 	return http_error(r, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-/* A hex digit's value, or -1. */
-static int http_hexval(char c)
+/* See http_int.h. */
+int http_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

@@ -133,18 +133,6 @@ static void auth_count(const char *key, time_t now, int ok)
 	pthread_mutex_unlock(&auth_mu);
 }
 
-/* The value of a hex digit, or -1. */
-static int auth_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode one application/x-www-form-urlencoded field of body into out
  * ('+' is a space, %XX a byte); 1 found, 0 absent or too long. */
 static int auth_form_field(const char *body, const char *name, char *out, size_t len)
@@ -160,8 +148,8 @@ static int auth_form_field(const char *body, const char *name, char *out, size_t
 			char c = *q;
 			if (c == '+')
 				c = ' ';
-			else if (c == '%' && (hi = auth_hex(q[1])) >= 0 &&
-			         (lo = auth_hex(q[2])) >= 0) {
+			else if (c == '%' && (hi = http_hexval(q[1])) >= 0 &&
+			         (lo = http_hexval(q[2])) >= 0) {
 				c = (char)(hi * 16 + lo);
 				q += 2;
 			}

@@ -43,6 +43,8 @@ enum MHD_Result http_send(http_req *r, unsigned status, char *body, size_t len, 
 enum MHD_Result http_json(http_req *r, unsigned status, json_t *j, const char *const *hdrs);
 enum MHD_Result http_error(http_req *r, unsigned status, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* A hex digit's value, or -1 (URL and form decoding). */
+int http_hexval(char c);
 /* A response's fixed headers (CSP by kind: console page or anything else). */
 void http_headers(struct MHD_Response *resp, int console_page);
 
