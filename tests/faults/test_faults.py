@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from daemon_harness import DAEMON, STATES, Daemon, cleanup_clips, clip  # noqa: E402
+from daemon_harness import DAEMON, STATES, Daemon, free_port, cleanup_clips, clip  # noqa: E402
 from webhook_receiver import Receiver, key_from_secret  # noqa: E402
 
 SEED = int(os.environ.get("VMS_SEED", "20240601"))
@@ -74,15 +73,6 @@ def drop(d, name, kind, sidecar=None):
                   os.path.join(inc, name.rsplit(".", 1)[0] + ".json"))
     shutil.copyfile(source(kind), os.path.join(inc, ".tmp.drop"))
     os.rename(os.path.join(inc, ".tmp.drop"), os.path.join(inc, name))
-
-
-def free_port():
-    """A 127.0.0.1 port nobody listens on (the webhook that is down)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_secret(path):

@@ -5,23 +5,14 @@ and HTTP port), as nodes sharing an NFS mount do.
 """
 import http.client
 import os
-import socket
 import subprocess
 import tempfile
 import time
 
-from daemon_harness import Daemon
+from daemon_harness import Daemon, free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Redis:

@@ -59,6 +59,14 @@ def clip(kind):
     return out
 
 
+def free_port():
+    """A 127.0.0.1 TCP port nobody listens on now (for a server to take, or a
+    webhook that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def cleanup_clips():
     if _CLIP_DIR is not None:
         shutil.rmtree(_CLIP_DIR, ignore_errors=True)

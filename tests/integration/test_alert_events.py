@@ -11,7 +11,6 @@ channel or make a Teams link.
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips, clip  # noqa: E402
+from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips, free_port  # noqa: E402
 from webhook_receiver import Receiver, key_from_secret  # noqa: E402
 
 HOSTILE = "<!channel> [click](https:evil.example) *x*.wav"
@@ -27,12 +26,6 @@ HOSTILE = "<!channel> [click](https:evil.example) *x*.wav"
 
 def tearDownModule():
     cleanup_clips()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")

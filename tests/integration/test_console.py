@@ -32,14 +32,13 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import BIN_DIR, CLI, DAEMON, REPO, Daemon, cleanup_clips, clip  # noqa: E402
+from daemon_harness import BIN_DIR, CLI, DAEMON, REPO, Daemon, free_port, cleanup_clips, clip  # noqa: E402
 
 CHROMIUM = os.environ.get("VMS_CHROMIUM", "/usr/bin/chromium")
 NODE = shutil.which("node")
@@ -65,12 +64,6 @@ def console_dir():
 
 def tearDownModule():
     cleanup_clips()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def drop_file(d, name, path, sidecar):

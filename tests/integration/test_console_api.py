@@ -10,7 +10,6 @@ in the same audit log as the CLI's, with the reviewer's name.
 import http.client
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,19 +19,13 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips  # noqa: E402
+from daemon_harness import CLI, DAEMON, Daemon, free_port, cleanup_clips  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 
 
 def tearDownModule():
     cleanup_clips()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:

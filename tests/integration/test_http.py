@@ -15,17 +15,11 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import DAEMON, Daemon, cleanup_clips  # noqa: E402
+from daemon_harness import DAEMON, Daemon, free_port, cleanup_clips  # noqa: E402
 
 
 def tearDownModule():
     cleanup_clips()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
