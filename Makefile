@@ -36,6 +36,7 @@ CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc $
 
 LEARNED_MODEL := models/phrasing.ftz
 AGENT_LM  := models/agent.lm.bin
+PHONE_MLLR := models/phone.mllr
 CORE_SRC  := $(wildcard src/core/*.c) $(wildcard src/core/*.cc)
 OPS_SRC   := $(wildcard src/conf/*.c src/spool/*.c src/alert/*.c src/review/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
@@ -51,7 +52,7 @@ TEST_BINS += $(BUILD)/tests/tools/alert_driver
 
 .PHONY: format-check
 .PHONY: all deps demo check check-unit check-integration check-asan bench fuzz install clean format valgrind
-all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend) $(LEARNED_MODEL) $(AGENT_LM)
+all: $(BUILD)/vmscreen $(if $(DAEMON_SRC),$(BUILD)/vmscreend) vmscreen $(if $(DAEMON_SRC),vmscreend) $(LEARNED_MODEL) $(AGENT_LM) $(PHONE_MLLR)
 
 # Convenience links at the top so `./vmscreen check` works after `make`.
 vmscreen: $(BUILD)/vmscreen
@@ -93,6 +94,11 @@ $(LEARNED_MODEL): $(wildcard models/corpus/*.tsv) models/corpus/train.sh models/
 	bash models/corpus/train.sh $@
 $(AGENT_LM): $(wildcard models/corpus/*.tsv) models/corpus/build-lm.sh models/corpus/prepare.py
 	bash models/corpus/build-lm.sh $@
+
+# issue 17: the telephone-channel transform of the acoustic model, estimated
+# from Debian's Asterisk prompts (see models/phone/build-mllr.sh).
+$(PHONE_MLLR): models/phone/build-mllr.sh models/phone/prompts.py models/phone/sendump2mixw.py
+	bash models/phone/build-mllr.sh $@
 
 $(CORE_LIB): $(call obj,$(CORE_SRC))
 	@rm -f $@; ar rcs $@ $^

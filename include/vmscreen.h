@@ -51,6 +51,8 @@ typedef struct vms_settings {
 	                                  confidence reaches this (medium) */
 	double agent_lm_weight;        /* share of models_dir/agent.lm.bin (agent talk)
 	                                  joined to lm, 0..0.9; 0 = lm alone */
+	int phone_adapt;               /* telephone audio (sampled below 16 kHz) is
+	                                  decoded with models_dir/phone.mllr; default on */
 } vms_settings;
 
 typedef struct vms_word {

@@ -8,6 +8,7 @@ PKGS=(build-essential pkg-config python3
       libcurl4-openssl-dev libconfig-dev libjansson-dev libssl-dev libsystemd-dev check
       flite festival festvox-kallpc16k festvox-us-slt-hts sox libsox-fmt-all
       libfasttext-dev fasttext irstlm sphinxbase-utils
+      sphinxtrain asterisk-core-sounds-en asterisk-core-sounds-en-wav
       valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux acl
       dpkg-dev debhelper fakeroot lintian logrotate
       redis-server libhiredis-dev

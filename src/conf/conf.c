@@ -48,6 +48,7 @@ static const struct conf_key conf_screening[] = {
         {"vocabulary_words", CONF_INT, NULL},
         {"transcribe_all_channels", CONF_BOOL, NULL},
         {"learned", CONF_BOOL, NULL},
+        {"phone_adapt", CONF_BOOL, NULL},
         {"learned_report", CONF_NUM, NULL},
         {"learned_hold", CONF_NUM, NULL},
         {"agent_lm_weight", CONF_NUM, NULL},

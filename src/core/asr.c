@@ -29,6 +29,9 @@
 struct vms_asr {
 	ps_decoder_t *ps;
 	cmd_ln_t *config;
+	ps_mllr_t *phone; /* telephone-channel transform, or NULL */
+	ps_mllr_t *flat;  /* the identity, to undo it */
+	int telephone;    /* which of the two the Gaussians hold now */
 };
 
 static int asr_parse_conf(char *text, char **argv, int max, int *argc, char *err, size_t errlen,
@@ -176,9 +179,49 @@ void vms_asr_free(vms_asr *a)
 		return;
 	if (a->ps)
 		ps_free(a->ps);
+	if (a->phone)
+		ps_mllr_free(a->phone);
+	if (a->flat)
+		ps_mllr_free(a->flat);
 	if (a->config)
 		cmd_ln_free_r(a->config);
 	free(a);
+}
+
+/*
+ * Telephone audio (G.711, GSM: 300-3400 Hz, upsampled to 16 kHz) is far
+ * from the wideband speech the acoustic model was trained on; one global
+ * MLLR transform of the Gaussian means, estimated at build time from real
+ * telephone prompts (models/phone/build-mllr.sh), brings the model to the
+ * channel.  Applying a transform makes pocketsphinx reload the means and
+ * variances from the model directory (about 1 MB) and transform them:
+ * a few milliseconds, paid only when a worker moves between telephone and
+ * wideband files.  The identity transform undoes it: pocketsphinx has no
+ * "no transform" call.
+ */
+int vms_asr_load_phone(vms_asr *a, const char *phone, const char *flat, char *err, size_t errlen)
+{
+	a->phone = ps_mllr_read(phone);
+	a->flat = a->phone ? ps_mllr_read(flat) : NULL;
+	if (a->flat == NULL) {
+		vms_errf(err, errlen, "%s: cannot read the telephone transform (make builds it)",
+		         a->phone ? flat : phone);
+		return -1;
+	}
+	return 0;
+}
+
+/* Switch the Gaussians to the telephone transform or back (see above);
+ * nothing to do without one, or when already there. */
+int vms_asr_telephone(vms_asr *a, int on)
+{
+	if (a->phone == NULL || on == a->telephone)
+		return 0;
+	/* ps_update_mllr takes ownership of a reference: keep ours. */
+	if (ps_update_mllr(a->ps, ps_mllr_retain(on ? a->phone : a->flat)) == NULL)
+		return -1;
+	a->telephone = on;
+	return 0;
 }
 
 /* Silence, noise and sentence markers are not words anyone said. */

@@ -106,6 +106,11 @@ size_t vms_wordseqs_len(const vms_wordseqs *ws, size_t k);
 vms_asr *vms_asr_new(const vms_settings *s, const char *dict, const char *decoder_conf,
                      const char *agent_lm, char *err, size_t errlen);
 void vms_asr_free(vms_asr *a);
+/* Load the telephone-channel transform and its identity twin (both MLLR
+ * files); after this vms_asr_telephone() switches between them. */
+int vms_asr_load_phone(vms_asr *a, const char *phone, const char *flat, char *err, size_t errlen);
+/* Decode what follows as telephone audio (1) or wideband (0). */
+int vms_asr_telephone(vms_asr *a, int on);
 /* Transcribe [start_s, end_s) of one channel; appends words (times absolute). */
 int vms_asr_decode(vms_asr *a, const int16_t *x, size_t n, double start_s, double end_s,
                    int channel, vms_word **words, size_t *n_words, size_t *cap, vms_wordseqs *alts,

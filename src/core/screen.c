@@ -32,8 +32,10 @@ struct vms_engine {
 	char decoder_conf[VMS_PATH_MAX];
 	char dict[VMS_PATH_MAX]; /* working vocabulary, or "" for the full one */
 	int dict_fd;
-	vms_classifier *learned;     /* NULL when settings.learned is off */
-	char agent_lm[VMS_PATH_MAX]; /* joined to the general model, or "" */
+	vms_classifier *learned;       /* NULL when settings.learned is off */
+	char agent_lm[VMS_PATH_MAX];   /* joined to the general model, or "" */
+	char phone_mllr[VMS_PATH_MAX]; /* telephone-channel transform, or "" */
+	char flat_mllr[VMS_PATH_MAX];  /* its identity twin */
 };
 
 struct vms_worker {
@@ -110,6 +112,13 @@ vms_engine *vms_engine_new(const vms_settings *s, char *err, size_t errlen)
 		vms_errf(err, errlen, "%s: path too long", s->models_dir);
 		goto fail;
 	}
+	if (s->phone_adapt && (snprintf(e->phone_mllr, sizeof e->phone_mllr, "%s/phone.mllr",
+	                                s->models_dir) >= (int)sizeof e->phone_mllr ||
+	                       snprintf(e->flat_mllr, sizeof e->flat_mllr, "%s/phone/flat.mllr",
+	                                s->models_dir) >= (int)sizeof e->flat_mllr)) {
+		vms_errf(err, errlen, "%s: path too long", s->models_dir);
+		goto fail;
+	}
 	if (s->learned) {
 		if (snprintf(path, sizeof path, "%s/phrasing.ftz", s->models_dir) >=
 		    (int)sizeof path) {
@@ -168,6 +177,13 @@ vms_worker *vms_worker_new(vms_engine *e, char *err, size_t errlen)
 	                     e->agent_lm[0] ? e->agent_lm : NULL, err, errlen);
 	if (w->asr == NULL) {
 		free(w);
+		return NULL;
+	}
+	/* No transform, no start, as for the learned model: telephone audio
+	 * decoded without it would miss what the measurements say it finds. */
+	if (e->phone_mllr[0] &&
+	    vms_asr_load_phone(w->asr, e->phone_mllr, e->flat_mllr, err, errlen) < 0) {
+		vms_worker_free(w);
 		return NULL;
 	}
 	return w;
@@ -257,6 +273,9 @@ static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels
                              vms_result *r, vms_wordseqs *alts)
 {
 	size_t cap = 0;
+	/* Sampled below 16 kHz: a telephone channel (see vms_asr_load_phone) */
+	if (vms_asr_telephone(w->asr, a->source_rate < VMS_RATE) < 0)
+		return -1;
 	for (int c = 0; c < a->channels; c++) {
 		const vms_levels *l = &lv[c];
 		if (agent >= 0 && c != agent && !w->engine->settings.transcribe_all_channels)

@@ -89,6 +89,7 @@ void vms_settings_defaults(vms_settings *s)
 	s->learned_report = 0.3; /* see README "How it decides" for the measurements */
 	s->learned_hold = 0.7;
 	s->agent_lm_weight = 0; /* built and measured; off: see README */
+	s->phone_adapt = 1;     /* see README "Telephone audio" for the measurements */
 }
 
 /* A number setting written as 1.5 or as 2: 1 when present. */
@@ -182,6 +183,8 @@ int vms_settings_apply(vms_settings *s, const config_setting_t *screening, const
 		s->transcribe_all_channels = i;
 	if (config_setting_lookup_bool(g, "learned", &i))
 		s->learned = i;
+	if (config_setting_lookup_bool(g, "phone_adapt", &i))
+		s->phone_adapt = i;
 	static const char *const probs[] = {"learned_report", "learned_hold"};
 	double *dst[] = {&s->learned_report, &s->learned_hold};
 	for (size_t k = 0; k < 2; k++) {
