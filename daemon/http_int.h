@@ -56,7 +56,7 @@ enum MHD_Result auth_logout(http_req *r);
 enum MHD_Result auth_session(http_req *r);
 /* 0 when r carries a live session (and, for a POST, its CSRF token and a
  * same-origin Origin if any): r->user is set.  Else the status to answer
- * (401 or 403) with a reason in *why. */
+ * (401 or 403; 503 when users_file is unreadable) with a reason in *why. */
 unsigned auth_require(http_req *r, const char **why);
 
 /* http_api.c: GET/POST under /api/items; the caller has authenticated. */

@@ -10,12 +10,14 @@ in the same audit log as the CLI's, with the reviewer's name.
 import http.client
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +33,8 @@ def tearDownModule():
 class Client:
     """A tiny HTTP client that keeps the session cookie, as a browser does."""
 
-    def __init__(self, port, tls=False):
-        self.port, self.tls = port, tls
+    def __init__(self, port, tls=False, src="127.0.0.1"):
+        self.port, self.tls, self.src = port, tls, src
         self.cookie = None
         self.csrf = None
 
@@ -41,9 +43,12 @@ class Client:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx,
+                                            source_address=(self.src, 0))
         else:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            # any 127.x.y.z is this machine: a second address for the limits
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                           source_address=(self.src, 0))
         h = dict(headers or {})
         if self.cookie:
             h["Cookie"] = self.cookie
@@ -73,6 +78,11 @@ class Client:
             self.cookie = r.getheader("Set-Cookie").split(";")[0]
             self.csrf = json.loads(data)["csrf"]
         return r, json.loads(data)
+
+
+def login_status(port, user, password, src):
+    """One login from address src; its status."""
+    return Client(port, src=src).login(user, password)[0].status
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
@@ -189,6 +199,107 @@ class ConsoleApi(unittest.TestCase):
         self.assertGreater(int(r.getheader("Retry-After")), 800)
         self.assertIn("too many failed logins", j["error"])
         self.assertEqual(c.json("GET", "/api/session")[0].status, 401)
+
+    # --- issue 18: sessions and logins -------------------------------------
+
+    def test_deleted_or_changed_account_loses_its_sessions(self):
+        """issue 18: a reviewer deleted with `vmscreen passwd --delete`, or
+        whose password changed, kept a working session for 8 hours (and a
+        SIGHUP kept it too).  Every request now checks the account's hash."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        self.passwd("bob", PASSWORD)
+        self.passwd("carol", PASSWORD)
+        alice, alice2, bob, carol = (Client(self.port) for _ in range(4))
+        for c, who in ((alice, "alice"), (alice2, "alice"), (bob, "bob"), (carol, "carol")):
+            self.assertEqual(c.login(who)[0].status, 200)
+        self.assertEqual(self.passwd("alice", "", "--delete").returncode, 0)
+        for c in (alice, alice2):
+            r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "still here?"})
+            self.assertEqual((r.status, j["error"]), (401, "login required"))
+            self.assertEqual(c.json("GET", "/api/items")[0].status, 401)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        self.assertEqual(bob.json("GET", "/api/items")[0].status, 200)  # others stay
+        # a new password ends the old sessions; the new one logs in again
+        self.assertEqual(self.passwd("bob", "a brand new password").returncode, 0)
+        self.assertEqual(bob.json("GET", "/api/session")[0].status, 401)
+        self.assertEqual(bob.login("bob", PASSWORD)[0].status, 401)
+        self.assertEqual(bob.login("bob", "a brand new password")[0].status, 200)
+        self.assertEqual(bob.json("GET", "/api/items")[0].status, 200)
+        # a reload keeps no session of a deleted account either
+        self.assertEqual(self.passwd("carol", "", "--delete").returncode, 0)
+        d.signal(signal.SIGHUP)
+        end = time.time() + 60
+        while "reloaded" not in d.log_text() and time.time() < end:
+            time.sleep(0.1)
+        self.assertIn("reloaded", d.log_text())
+        self.assertEqual(carol.json("GET", "/api/session")[0].status, 401)
+        self.assertIn("carol: account deleted or password changed", d.log_text())
+
+    def test_one_account_cannot_log_the_others_out(self):
+        """issue 18: 256 logins of one account pushed every other
+        reviewer's session out of the table.  An account now holds at most
+        8 sessions; its ninth login ends its own oldest."""
+        self.daemon()
+        self.passwd("bob", PASSWORD)
+        bob = Client(self.port)
+        self.assertEqual(bob.login("bob")[0].status, 200)
+        first = Client(self.port)
+        self.assertEqual(first.login()[0].status, 200)
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda _: Client(self.port).login()[0].status, range(260)))
+        self.assertEqual(set(codes), {200})
+        self.assertEqual(bob.json("GET", "/api/session")[0].status, 200)
+        self.assertEqual(first.json("GET", "/api/session")[0].status, 401)
+
+    def test_wrong_guesses_lock_the_pair_not_the_reviewer(self):
+        """issue 18: 5 bad guesses from anywhere locked the real reviewer out
+        from every address.  Now the lock is per (name, address); a looser
+        limit per name (50) bounds a guesser with many addresses."""
+        self.daemon()
+        for _ in range(5):
+            self.assertEqual(login_status(self.port, "alice", "wrong guess!", "127.0.0.2"), 401)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.2"), 429)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.1"), 200)
+        # many addresses, few guesses each: the name's own limit holds
+        srcs = ["127.0.1.%d" % i for i in range(1, 10) for _ in range(5)]
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda a: login_status(self.port, "alice", "wrong guess!", a),
+                                srcs))
+        self.assertEqual(codes.count(401), 45)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.2.1"), 429)
+
+    def test_rate_limit_survives_a_flood_of_fresh_names(self):
+        """issue 18: flooding the 512-record failure table with fresh names
+        from fresh addresses evicted the lock on a name.  A record that
+        counts is never evicted now (a full table refuses new keys)."""
+        self.daemon()
+        for _ in range(5):
+            self.assertEqual(login_status(self.port, "alice", "wrong guess!", "127.0.0.1"), 401)
+        jobs = [("flood%d" % i, "127.0.3.%d" % (i // 5 + 1)) for i in range(440)]
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda j: login_status(self.port, j[0], "x" * 12, j[1]), jobs))
+        self.assertEqual(set(codes), {401})
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.1"), 429)
+
+    def test_concurrent_guesses_are_counted_before_argon2id(self):
+        """issue 18: concurrent attempts all passed a limit checked before
+        the Argon2id run, so 12 at once got 8+ guesses.  Each attempt is now
+        counted under the lock first: at most 5 are ever checked, and at
+        most 2 Argon2id checks run at once (503 beyond that)."""
+        self.daemon()
+        with ThreadPoolExecutor(12) as ex:
+            codes = list(ex.map(lambda _: login_status(self.port, "alice", "wrong guess!",
+                                                       "127.0.0.1"), range(12)))
+        self.assertLessEqual(codes.count(401), 5, codes)
+        self.assertTrue(set(codes) <= {401, 429, 503}, codes)
+        with ThreadPoolExecutor(8) as ex:
+            codes = list(ex.map(lambda i: login_status(self.port, "alice", PASSWORD,
+                                                       "127.0.4.%d" % i), range(1, 9)))
+        self.assertIn(503, codes)  # busy: more than 2 at once
+        self.assertIn(200, codes)
 
     def test_queue_item_audio_and_decisions(self):
         d = self.daemon()
