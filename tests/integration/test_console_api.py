@@ -301,6 +301,70 @@ class ConsoleApi(unittest.TestCase):
         self.assertIn(503, codes)  # busy: more than 2 at once
         self.assertIn(200, codes)
 
+    # --- issue 18: decisions from a stale page --------------------------------
+
+    def test_a_stale_page_cannot_undo_a_colleagues_decision(self):
+        """issue 18: a reviewer on a stale page released an item a colleague
+        had just rejected (200 "released", the rejected recording went out).
+        A decision names the version it saw; a changed item is a 409 that
+        says what happened, and nothing moves."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        self.passwd("bob", PASSWORD)
+        alice, bob = Client(self.port), Client(self.port)
+        alice.login()
+        bob.login("bob")
+        seen = alice.json("GET", "/api/items/" + ida)[1]["version"]  # alice's page
+        v = bob.json("GET", "/api/items/" + ida)[1]["version"]
+        r, j = bob.json("POST", "/api/items/%s/reject" % ida, {"reason": "rude", "version": v})
+        self.assertEqual((r.status, j["state"]), (200, "rejected"))
+        r, j = alice.json("POST", "/api/items/%s/release" % ida,
+                          {"reason": "sounded fine to me", "version": seen})
+        self.assertEqual(r.status, 409, j)
+        self.assertTrue(j["changed"])
+        self.assertEqual(j["state"], "rejected")
+        self.assertIn("bob (console) rejected it", j["error"])
+        self.assertIn("nothing was done", j["error"])
+        self.assertEqual(d.where()["a.wav"], ["rejected"])
+        self.assertFalse([a for a in d.audit_lines() if a["event"] == "release"])
+        # a decision that names no version is refused: 428
+        r, j = alice.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"})
+        self.assertEqual(r.status, 428, j)
+        self.assertIn("version", j["error"])
+        # with the version of what is there now, the release goes through
+        r, j = alice.json("POST", "/api/items/%s/release" % ida,
+                          {"reason": "reviewed again", "version": j.get("version") or
+                           alice.json("GET", "/api/items/" + ida)[1]["version"]})
+        self.assertEqual((r.status, j["state"]), (200, "released"), j)
+        self.assertEqual(d.where()["a.wav"], ["released"])
+
+    def test_a_reason_that_is_not_utf8_is_refused(self):
+        """issue 18: `vmscreen release --reason $'ok f\\xfcr'` released the item
+        with no review entry (jansson refused the string).  The CLI and the
+        API now refuse such a reason and nothing moves."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        r = subprocess.run([CLI.encode(), b"release", ida.encode(), b"--reason", b"ok f\xfcr"],
+                           env=dict(os.environ, VMSCREEN_CONFIG=d.conf), capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"not valid UTF-8", r.stderr)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        c = Client(self.port)
+        c.login()
+        ver = c.json("GET", "/api/items/" + ida)[1]["version"]
+        body = b'{"reason": "ok f\xfcr", "version": "' + ver.encode() + b'"}'
+        r, data = c.req("POST", "/api/items/%s/release" % ida, body=body,
+                        headers={"X-CSRF-Token": c.csrf, "Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, data)
+        self.assertIn(b"UTF-8", data)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        self.assertFalse([a for a in d.audit_lines() if a["event"] == "release"])
+
     def test_queue_item_audio_and_decisions(self):
         d = self.daemon()
         d.drop("a.wav", "flagged")
@@ -327,6 +391,8 @@ class ConsoleApi(unittest.TestCase):
         ida = d.verdict("a.wav")[1]["id"]
         r, v = c.json("GET", "/api/items/" + ida)
         self.assertEqual((r.status, v["state"], v["name"]), (200, "hold", "a.wav"))
+        self.assertEqual(r.getheader("ETag"), '"%s"' % v["version"])
+        ver = v["version"]
         self.assertEqual(v["audio_type"], "audio/wav")
         self.assertNotIn("file", v)
         self.assertTrue(v["transcript"]["words"])
@@ -348,15 +414,15 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(r.status, 416)
         self.assertEqual(r.getheader("Content-Range"), "bytes */%d" % len(audio))
         # decisions: CSRF token, a reason, the right state
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"}, csrf=False)
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver}, csrf=False)
         self.assertEqual(r.status, 403)
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver},
                       headers={"X-CSRF-Token": "f" * 64}, csrf=False)
         self.assertEqual(r.status, 403)
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver},
                       headers={"Origin": "http://evil.example"})
         self.assertEqual((r.status, j["error"]), (403, "cross-origin request"))
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "  "})
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "  ", "version": ver})
         self.assertEqual(r.status, 400)
         self.assertEqual(d.where()["a.wav"], ["hold"])  # nothing moved yet
         r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 0, "note": "fine"})
@@ -364,15 +430,18 @@ class ConsoleApi(unittest.TestCase):
         r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 99})
         self.assertEqual(r.status, 404)
         r, j = c.json("POST", "/api/items/%s/release" % ida,
-                      {"reason": "customer asked; wording acceptable"})
+                      {"reason": "customer asked; wording acceptable",
+                       "version": ver})
         self.assertEqual((r.status, j["state"], j["already"]), (200, "released", False))
         self.assertEqual(d.where()["a.wav"], ["released"])
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "again"})
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "again", "version": ver})
         self.assertEqual((r.status, j["already"]), (200, True))
-        r, j = c.json("POST", "/api/items/%s/reject" % ida, {"reason": "no"})
+        r, j = c.json("POST", "/api/items/%s/reject" % ida, {"reason": "no", "version": ver})
         self.assertEqual(r.status, 409)
         idb = d.verdict("b.wav")[1]["id"]
-        r, j = c.json("POST", "/api/items/%s/reject" % idb, {"reason": "rude"})
+        verb = c.json("GET", "/api/items/" + idb)[1]["version"]
+        r, j = c.json("POST", "/api/items/%s/reject" % idb, {"reason": "rude"},
+                      headers={"If-Match": '"%s"' % verb})  # the ETag works too
         self.assertEqual((r.status, j["state"]), (200, "rejected"))
         r, j = c.json("GET", "/api/items?state=hold")
         self.assertEqual(j["items"], [])
