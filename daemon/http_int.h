@@ -20,8 +20,9 @@
 typedef struct http_conf {
 	char users_file[VMS_PATH_MAX]; /* "": no logins, no API, no console */
 	char console_dir[VMS_PATH_MAX];
-	int session_s; /* a session ends this long after login */
-	int tls;       /* cookies get Secure */
+	int session_s;         /* a session ends this long after login */
+	int tls;               /* cookies get Secure */
+	char public_name[256]; /* a Host name besides address literals, or "" */
 } http_conf;
 
 /* One request: what MHD told us, the body so far, and who is asking. */

@@ -11,12 +11,14 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True
@@ -365,6 +367,123 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(d.where()["a.wav"], ["hold"])
         self.assertFalse([a for a in d.audit_lines() if a["event"] == "release"])
 
+    # --- issue 18: the HTTP server ----------------------------------------------
+
+    def test_slow_connections_cannot_take_healthz_down(self):
+        """issue 18: 40 connections trickling a request took /healthz,
+        /metrics and the console down (no limit per address, no deadline).
+        Now one address holds at most 8 connections and a request must
+        arrive within 10 s."""
+        d = self.daemon()
+        slow = []
+        for _ in range(40):
+            try:
+                k = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                k.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(k)
+            except OSError:
+                pass
+        t0 = time.time()
+        for src, path in (("127.0.0.2", "/healthz"), ("127.0.0.3", "/metrics")):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
+                                           source_address=(src, 0))
+            c.request("GET", path)
+            self.assertEqual(c.getresponse().status, 200, path)
+            c.close()
+        self.assertLess(time.time() - t0, 5)
+        # the trickling connections are cut at the deadline, however they trickle
+        end = time.time() + 16
+        cut = 0
+        for k in slow:
+            k.settimeout(max(0.1, end - time.time()))
+            try:
+                k.sendall(b"X-Slow: 1\r\n")
+                while k.recv(4096):
+                    pass
+                cut += 1
+            except (socket.timeout, TimeoutError):
+                pass
+            except OSError:
+                cut += 1
+            k.close()
+        self.assertEqual(cut, len(slow))
+        self.assertIn("sent no whole request within 10 s", d.log_text())
+        self.assertIsNone(d.proc.poll())
+
+    def test_host_must_name_this_server(self):
+        """issue 18: any Host was served, so a DNS-rebinding page could read
+        /metrics.  Only address literals, localhost and http.public_name are
+        served now; others get 421."""
+        self.daemon('public_name = "console.example.com";')
+        for host, want in (("127.0.0.1:%d" % self.port, 200), ("localhost", 200),
+                           ("console.example.com:%d" % self.port, 200),
+                           ("CONSOLE.example.com", 200), ("evil.example", 421),
+                           ("console.example.com.evil.example", 421)):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            c.putrequest("GET", "/metrics", skip_host=True)
+            c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            self.assertEqual(r.status, want, host)
+            if want == 421:
+                self.assertNotIn(b"vmscreen_", r.read())
+            c.close()
+
+    def test_plain_start_prints_no_mhd_errors(self):
+        """issue 18: every plain-HTTP start printed "MHD HTTPS option 8/9
+        passed to MHD but MHD_USE_TLS not set" (TLS options given as NULL)."""
+        d = self.daemon()
+        self.assertIn("http: serving", d.log_text())
+        self.assertNotIn("MHD", d.log_text())
+
+    def tls_pair(self, mode=0o600):
+        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                        "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        os.chmod(key, mode)
+        return cert, key
+
+    def test_tls_refuses_old_versions_static_rsa_and_a_shared_key(self):
+        """issue 18: TLS 1.0/1.1 and static-RSA key exchange were accepted,
+        and so was a private key others could read."""
+        cert, key = self.tls_pair(0o644)
+        tls = 'tls_cert = "%s"; tls_key = "%s";' % (cert, key)
+        d = Daemon(extra='http = { listen = "127.0.0.1:%d"; %s };' % (self.port, tls))
+        self.d = d
+        r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("lets group or others read", r.stderr)
+        r = d.start(wait_ready=False)
+        self.assertNotEqual(d.proc.wait(timeout=60), 0)
+        self.assertIn("lets group or others read", d.log_text())
+        d.close()
+        os.chmod(key, 0o600)
+        self.daemon(tls)
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1: on purpose
+
+        def handshake(**kw):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            if "ciphers" in kw:
+                ctx.set_ciphers(kw["ciphers"])
+            ctx.minimum_version = kw.get("lo", ssl.TLSVersion.MINIMUM_SUPPORTED)
+            ctx.maximum_version = kw.get("hi", ssl.TLSVersion.MAXIMUM_SUPPORTED)
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as k:
+                with ctx.wrap_socket(k) as t:
+                    return t.version(), t.cipher()[0]
+
+        self.assertIn(handshake()[0], ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(handshake(hi=ssl.TLSVersion.TLSv1_2)[0], "TLSv1.2")
+        for old in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.assertRaises(ssl.SSLError, msg=str(old)):
+                handshake(lo=old, hi=old, ciphers="ALL:@SECLEVEL=0")
+        with self.assertRaises(ssl.SSLError):  # RSA key exchange: no forward secrecy
+            handshake(hi=ssl.TLSVersion.TLSv1_2, ciphers="kRSA:@SECLEVEL=0")
+
     def test_queue_item_audio_and_decisions(self):
         d = self.daemon()
         d.drop("a.wav", "flagged")
@@ -514,10 +633,7 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(r.status, 413)
 
     def test_https_marks_the_cookie_secure(self):
-        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
-                        "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
+        cert, key = self.tls_pair()
         self.daemon('tls_cert = "%s"; tls_key = "%s";' % (cert, key))
         c = Client(self.port, tls=True)
         r, j = c.login()
