@@ -10,7 +10,15 @@
  *
  * libmicrohttpd serves it from a small pool of its own threads (a
  * connection limit, timeouts), so a slow or hostile client never blocks
- * screening, and a login's Argon2id check blocks only its own thread.  A
+ * screening, and a login's Argon2id check blocks only its own thread.
+ * Issue 18: one address may hold HTTP_PER_ADDRESS connections, and a
+ * request must arrive whole within HTTP_DEADLINE_S of its connection's
+ * start (or of the previous answer): a reaper thread shuts down the
+ * connections that trickle, so slow clients cannot take /healthz,
+ * /metrics and the console down.  A Host header must name this server (an
+ * address literal, localhost or http.public_name; 421 otherwise), so a DNS
+ * rebinding page cannot read it.  TLS is 1.2 or 1.3 with forward secrecy
+ * only, and its key must be private to the service account.  A
  * request takes the metrics mutex only to format counters, and reads the
  * spools as the review commands do.  Every response carries a strict
  * Content-Security-Policy and nosniff; the console's pages get a CSP that
@@ -22,6 +30,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +48,12 @@
 #include "http_int.h"
 
 #define HTTP_MAX_CONNECTIONS 32
-#define HTTP_POOL_THREADS 4 /* at most 4 Argon2id checks (64 MiB each) at once */
-#define HTTP_TIMEOUT_S 30
+#define HTTP_PER_ADDRESS 8  /* connections from one client address */
+#define HTTP_POOL_THREADS 4 /* Argon2id may take 2 of them (http_auth.c) */
+#define HTTP_TIMEOUT_S 30   /* idle, while an answer is being sent */
+#define HTTP_DEADLINE_S 10  /* for a request to arrive, headers and body */
+/* TLS 1.2 and 1.3, no static-RSA key exchange (no forward secrecy) */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE"
 #define HTTP_SESSION_MIN_DEFAULT 480
 #define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
 /* The hash is of the one <style> that the vendored wavesurfer.js (7.12.12,
@@ -53,9 +68,24 @@
 	"base-uri 'none'; frame-ancestors 'none'"
 #define HTTP_WORKER_STUCK_S 900.0 /* a file in hand longer than this: unhealthy */
 
+/* One open connection, for the deadline: since when it has been waiting
+ * for a request (answering: 0), its descriptor to shut down. */
+typedef struct http_conn {
+	struct http_conn *next, *prev;
+	int fd;
+	int answering;
+	int reaped;
+	struct timespec since;
+} http_conn;
+
 static struct MHD_Daemon *http_daemon;
 static http_conf http_cf;
 static char *http_tls_cert, *http_tls_key;
+static pthread_mutex_t http_conn_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t http_reaper_cv = PTHREAD_COND_INITIALIZER;
+static http_conn *http_conns;
+static pthread_t http_reaper;
+static int http_reaper_on, http_reaper_stop;
 
 /* Parse "ADDRESS:PORT" (IPv4) into sa; 0 or -1 with err. */
 static int http_parse_listen(const char *s, struct sockaddr_in *sa, char *err, size_t errlen)
@@ -397,6 +427,119 @@ static void http_client_ip(struct MHD_Connection *c, char *buf, size_t len)
 		inet_ntop(AF_INET, &sa->sin_addr, buf, (socklen_t)len);
 }
 
+/* This connection's record (NULL before MHD told us of it). */
+static http_conn *http_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request has arrived whole (answering 1) or its answer is done (0: the
+ * deadline for the next request starts now). */
+static void http_conn_mark(struct MHD_Connection *c, int answering)
+{
+	http_conn *k = http_conn_of(c);
+
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&http_conn_mu);
+	k->answering = answering;
+	clock_gettime(CLOCK_MONOTONIC, &k->since);
+	pthread_mutex_unlock(&http_conn_mu);
+}
+
+/* MHD's connection callback: keep the list of open connections.  MHD
+ * calls CLOSED before it closes the descriptor, so the reaper (which holds
+ * the same mutex) never shuts down a descriptor that was reused. */
+static void http_conn_notify(void *cls, struct MHD_Connection *c, void **ctx,
+                             enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	http_conn *k = *ctx;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (k = calloc(1, sizeof *k)) == NULL)
+			return;
+		k->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &k->since);
+		pthread_mutex_lock(&http_conn_mu);
+		k->next = http_conns;
+		if (http_conns != NULL)
+			http_conns->prev = k;
+		http_conns = k;
+		pthread_mutex_unlock(&http_conn_mu);
+		*ctx = k;
+		return;
+	}
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&http_conn_mu);
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		http_conns = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&http_conn_mu);
+	free(k);
+	*ctx = NULL;
+}
+
+/* The reaper: once a second, shut down the connections whose request has
+ * not arrived within HTTP_DEADLINE_S (MHD then sees the end and closes). */
+static void *http_reaper_main(void *arg)
+{
+	struct timespec now, wake;
+	int n;
+
+	(void)arg;
+	pthread_mutex_lock(&http_conn_mu);
+	while (!http_reaper_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		n = 0;
+		for (http_conn *k = http_conns; k != NULL; k = k->next)
+			if (!k->answering && !k->reaped &&
+			    now.tv_sec - k->since.tv_sec >= HTTP_DEADLINE_S) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->reaped = 1;
+				n++;
+			}
+		if (n > 0)
+			dlog(LOG_WARNING,
+			     "http: closed %d connection(s) that sent no whole request "
+			     "within %d s",
+			     n, HTTP_DEADLINE_S);
+		clock_gettime(CLOCK_REALTIME, &wake);
+		wake.tv_sec += 1;
+		pthread_cond_timedwait(&http_reaper_cv, &http_conn_mu, &wake);
+	}
+	pthread_mutex_unlock(&http_conn_mu);
+	return NULL;
+}
+
+/* 1 when a Host header may be served: none (HTTP/1.0), an address literal
+ * (a rebinding page always comes by a DNS name), localhost, or the
+ * configured public_name; any port. */
+static int http_host_ok(const char *host)
+{
+	char name[256];
+	struct in_addr a4;
+
+	if (host == NULL || host[0] == '[')
+		return 1;
+	snprintf(name, sizeof name, "%s", host);
+	char *colon = strchr(name, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
+		return 1;
+	return http_cf.public_name[0] != '\0' && strcasecmp(name, http_cf.public_name) == 0;
+}
+
 /* Gather a request body (at most HTTP_BODY_MAX) into r; 1 while more may
  * come. */
 static int http_gather(http_req *r, const char *upload, size_t *upload_len)
@@ -439,8 +582,12 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const ch
 	}
 	if (http_gather(r, upload, upload_len))
 		return MHD_YES;
+	http_conn_mark(c, 1);
 	r->method = method;
 	r->url = url;
+	if (!http_host_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+		return http_error(r, 421,
+		                  "this server does not answer to that Host (http.public_name)");
 	if (r->too_big)
 		return http_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %d bytes",
 		                  HTTP_BODY_MAX);
@@ -487,8 +634,8 @@ static void http_done(void *cls, struct MHD_Connection *c, void **state,
 	http_req *r = *state;
 
 	(void)cls;
-	(void)c;
 	(void)how;
+	http_conn_mark(c, 0);
 	if (r != NULL) {
 		free(r->body);
 		free(r);
@@ -513,6 +660,46 @@ static int http_conf_path(const config_t *cfg, const char *key, char *buf, size_
 		return -1;
 	}
 	snprintf(buf, len, "%s", v);
+	return 0;
+}
+
+/* http.public_name: the DNS name clients use (Host), if any. */
+static int http_conf_name(const config_t *cfg, http_conf *hc, char *err, size_t errlen)
+{
+	const char *v = NULL;
+
+	if (!config_lookup_string(cfg, "http.public_name", &v))
+		return 0;
+	if (v[0] == '\0' || v[0] == '.' || v[0] == '-' || strlen(v) >= sizeof hc->public_name ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+	            strlen(v)) {
+		snprintf(err, errlen,
+		         "http.public_name \"%.200s\": must be a DNS name, e.g. "
+		         "console.example.com",
+		         v);
+		return -1;
+	}
+	snprintf(hc->public_name, sizeof hc->public_name, "%s", v);
+	return 0;
+}
+
+/* The TLS key must be private to the service account: a key that group or
+ * others can read is refused (issue 18). */
+static int http_tls_key_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "http.tls_key %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & 0066) {
+		snprintf(err, errlen,
+		         "http.tls_key %s: mode %04o lets group or others read or write it; run "
+		         "chmod 600 %s (owned by the service account)",
+		         path, (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -543,6 +730,8 @@ static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in
 		return -1;
 	if (hc->console_dir[0] == '\0')
 		snprintf(hc->console_dir, sizeof hc->console_dir, "%s", VMS_DATADIR "/console");
+	if (http_conf_name(cfg, hc, err, errlen) < 0)
+		return -1;
 	if (config_lookup_int(cfg, "http.session_minutes", &whole))
 		minutes = whole;
 	else
@@ -581,6 +770,8 @@ int http_check(const config_t *cfg, char *err, size_t errlen)
 			         strerror(errno));
 			return -1;
 		}
+	if (on > 0 && hc.tls && http_tls_key_private(key, err, errlen) < 0)
+		return -1;
 	return on < 0 ? -1 : 0;
 }
 
@@ -589,6 +780,8 @@ static int http_tls_load(char *tls[2], char *err, size_t errlen)
 {
 	char why[VMS_PATH_MAX + 256];
 
+	if (http_tls_key_private(tls[1], err, errlen) < 0)
+		return -1;
 	if ((http_tls_cert = spool_read_file(tls[0], 1 << 20, why, sizeof why)) == NULL ||
 	    (http_tls_key = spool_read_file(tls[1], 1 << 20, why, sizeof why)) == NULL) {
 		snprintf(err, errlen, "http: TLS %s", why);
@@ -597,13 +790,49 @@ static int http_tls_load(char *tls[2], char *err, size_t errlen)
 	return 0;
 }
 
+/* MHD's messages go to our log (not bare to stderr). */
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	dlog(LOG_WARNING, "http: libmicrohttpd: %s", msg);
+}
+
+/* Start MHD on sa.  The TLS options are given only with TLS: MHD warns
+ * about HTTPS options on a plain daemon, even NULL ones (the two lines
+ * every plain start used to print). */
+static struct MHD_Daemon *http_mhd_start(struct sockaddr_in *sa)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls[] = {
+	        {MHD_OPTION_HTTPS_MEM_CERT, 0, http_tls_cert},
+	        {MHD_OPTION_HTTPS_MEM_KEY, 0, http_tls_key},
+	        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+	        {MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
+
+	return MHD_start_daemon(
+	        flags | (http_cf.tls ? MHD_USE_TLS : 0), 0, NULL, NULL, http_handle, NULL,
+	        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+	        (struct sockaddr *)sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
+	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POOL_THREADS,
+	        MHD_OPTION_NOTIFY_COMPLETED, http_done, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+	        http_conn_notify, NULL, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+	        MHD_OPTION_ARRAY, http_cf.tls ? tls : none, MHD_OPTION_END);
+}
+
 /* See daemon.h. */
 int http_start(const config_t *cfg, char *err, size_t errlen)
 {
 	char cert[VMS_PATH_MAX], key[VMS_PATH_MAX], *tls[2] = {cert, key}, index[VMS_PATH_MAX + 16];
 	struct sockaddr_in sa;
 	int on = http_conf_load(cfg, &http_cf, &sa, tls, err, errlen);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 
 	if (on <= 0)
 		return on;
@@ -611,19 +840,16 @@ int http_start(const config_t *cfg, char *err, size_t errlen)
 		return -1;
 	if (http_cf.users_file[0] && auth_init(&http_cf, err, errlen) < 0)
 		return -1;
-	http_daemon = MHD_start_daemon(
-	        flags | (http_cf.tls ? MHD_USE_TLS : 0), 0, NULL, NULL, http_handle, NULL,
-	        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	        (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_POOL_THREADS,
-	        MHD_OPTION_NOTIFY_COMPLETED, http_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-	        http_unescape, NULL, MHD_OPTION_HTTPS_MEM_CERT, http_cf.tls ? http_tls_cert : NULL,
-	        MHD_OPTION_HTTPS_MEM_KEY, http_cf.tls ? http_tls_key : NULL, MHD_OPTION_END);
-	if (http_daemon == NULL) {
+	if ((http_daemon = http_mhd_start(&sa)) == NULL) {
 		snprintf(err, errlen, "http.listen: cannot listen on %s:%u: %s",
 		         inet_ntoa(sa.sin_addr), ntohs(sa.sin_port), strerror(errno));
 		return -1;
 	}
+	http_reaper_stop = 0;
+	http_reaper_on = pthread_create(&http_reaper, NULL, http_reaper_main, NULL) == 0;
+	if (!http_reaper_on)
+		dlog(LOG_ERR, "http: no reaper thread: slow clients are cut only after %d s idle",
+		     HTTP_TIMEOUT_S);
 	snprintf(index, sizeof index, "%s/index.html", http_cf.console_dir);
 	if (http_cf.users_file[0] && access(index, R_OK) < 0)
 		dlog(LOG_WARNING, "http: %s: %s (the console's pages will answer 404)", index,
@@ -637,6 +863,14 @@ int http_start(const config_t *cfg, char *err, size_t errlen)
 /* See daemon.h. */
 void http_stop(void)
 {
+	if (http_reaper_on) {
+		pthread_mutex_lock(&http_conn_mu);
+		http_reaper_stop = 1;
+		pthread_cond_signal(&http_reaper_cv);
+		pthread_mutex_unlock(&http_conn_mu);
+		pthread_join(http_reaper, NULL);
+		http_reaper_on = 0;
+	}
 	if (http_daemon != NULL)
 		MHD_stop_daemon(http_daemon);
 	http_daemon = NULL;

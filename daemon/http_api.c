@@ -195,7 +195,8 @@ static json_t *api_agent_channel(const spool *sp, const spool_item *it)
 /* GET /api/items/ID: the verdict, with where the item is now. */
 static enum MHD_Result api_get_item(http_req *r, const spool *sp, const spool_item *it)
 {
-	char err[SPOOL_PATH_MAX + 256];
+	char err[SPOOL_PATH_MAX + 256], ver[DECISION_VERSION_LEN + 1],
+	        etag[DECISION_VERSION_LEN + 3];
 	json_t *v = it->has_verdict ? decision_verdict(sp, it, err, sizeof err) : json_object();
 
 	if (v == NULL)
@@ -210,7 +211,15 @@ static enum MHD_Result api_get_item(http_req *r, const spool *sp, const spool_it
 	if (!json_is_array(json_object_get(v, "review")))
 		json_object_set_new(v, "review", json_array());
 	json_object_del(v, "file"); /* a daemon path: of no use to a reviewer */
-	return http_json(r, MHD_HTTP_OK, v, NULL);
+	if (decision_version(sp, it, ver) < 0) {
+		json_decref(v);
+		return http_error(r, MHD_HTTP_CONFLICT, "%s: the verdict file is unreadable",
+		                  it->id);
+	}
+	json_object_set_new(v, "version", json_string(ver));
+	snprintf(etag, sizeof etag, "\"%s\"", ver);
+	const char *h[] = {"ETag", etag, NULL};
+	return http_json(r, MHD_HTTP_OK, v, h);
 }
 
 /* Parse a single "bytes=A-B" range of a size-byte file into [*from, *to];
@@ -332,23 +341,64 @@ static void api_alert_decision(const spool *sp, const char *id)
 	json_decref(v);
 }
 
-/* POST /api/items/ID/release|reject {"reason": "..."} */
-static enum MHD_Result api_decide(http_req *r, runtime *rt, const spool *sp, const char *id,
-                                  spool_state to)
+/* The version a decision names: the body's "version", else an If-Match
+ * header's ETag (quotes and W/ taken off); into out, 1 when there is one. */
+static int api_seen(http_req *r, json_t *b, char out[DECISION_VERSION_LEN + 1])
 {
-	char by[REVIEWERS_NAME_MAX + 32], msg[SPOOL_PATH_MAX + 512];
-	json_t *b = api_body(r);
-	const char *reason = json_string_value(json_object_get(b, "reason"));
+	const char *v = json_string_value(json_object_get(b, "version"));
+	const char *m = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-Match");
+
+	if (v == NULL && m != NULL) {
+		if (strncmp(m, "W/", 2) == 0)
+			m += 2;
+		m += *m == '"';
+		v = m;
+	}
+	if (v == NULL || strspn(v, "0123456789abcdef") != DECISION_VERSION_LEN)
+		return 0;
+	snprintf(out, DECISION_VERSION_LEN + 1, "%s", v);
+	return 1;
+}
+
+/* The answer to a decision that was not carried out. */
+static enum MHD_Result api_not_decided(http_req *r, const spool *sp, const char *id, decision_rc rc,
+                                       const char *msg)
+{
 	static const unsigned status[] = {
-	        [DECISION_OK] = MHD_HTTP_OK,
-	        [DECISION_ALREADY] = MHD_HTTP_OK,
 	        [DECISION_NOT_FOUND] = MHD_HTTP_NOT_FOUND,
 	        [DECISION_WRONG_STATE] = MHD_HTTP_CONFLICT,
 	        [DECISION_BAD_VERDICT] = MHD_HTTP_CONFLICT,
 	        [DECISION_FAILED] = MHD_HTTP_SERVICE_UNAVAILABLE,
+	        [DECISION_CONFLICT] = MHD_HTTP_CONFLICT,
+	        [DECISION_BAD_REASON] = MHD_HTTP_BAD_REQUEST,
 	};
+	char ver[DECISION_VERSION_LEN + 1];
+	spool_item it;
+
+	if (rc != DECISION_CONFLICT || spool_item_find(sp, id, &it) < 0 ||
+	    decision_version(sp, &it, ver) < 0)
+		return http_error(r, status[rc], "%s", msg);
+	/* what the console needs to show the change: where it is, its version */
+	return http_json(r, MHD_HTTP_CONFLICT,
+	                 json_pack("{s:s, s:b, s:s, s:s}", "error", msg, "changed", 1, "state",
+	                           spool_state_name(it.state), "version", ver),
+	                 NULL);
+}
+
+/* POST /api/items/ID/release|reject {"reason": "...", "version": "..."}
+ * (or If-Match): the version is the one GET /api/items/ID gave. */
+static enum MHD_Result api_decide(http_req *r, runtime *rt, const spool *sp, const char *id,
+                                  spool_state to)
+{
+	char by[REVIEWERS_NAME_MAX + 32], msg[SPOOL_PATH_MAX + 512], seen[DECISION_VERSION_LEN + 1];
+	json_t *b = api_body(r);
+	const char *reason = json_string_value(json_object_get(b, "reason"));
 	decision_who w;
 
+	if (b == NULL)
+		return http_error(r, MHD_HTTP_BAD_REQUEST,
+		                  "the body must be a JSON object in UTF-8: {\"reason\": TEXT, "
+		                  "\"version\": VERSION}");
 	if (reason == NULL || reason[strspn(reason, " \t\r\n")] == '\0' ||
 	    strlen(reason) > API_REASON_MAX) {
 		json_decref(b);
@@ -356,15 +406,22 @@ static enum MHD_Result api_decide(http_req *r, runtime *rt, const spool *sp, con
 		                  "a reason (1-%d bytes) is required: it goes to the audit log",
 		                  API_REASON_MAX);
 	}
+	if (!api_seen(r, b, seen)) {
+		json_decref(b);
+		return http_error(r, 428,
+		                  "a decision must name the version of the item it was made on: "
+		                  "send the \"version\" that GET /api/items/%s gave",
+		                  id);
+	}
 	api_who(r, by, sizeof by, &w);
-	decision_rc rc =
-	        decision_make(&rt->sc, sp->name, id, to, &w, reason, NULL, msg, sizeof msg);
+	decision_rc rc = decision_make_seen(&rt->sc, sp->name, id, to, &w, reason, seen, NULL, msg,
+	                                    sizeof msg);
 	json_decref(b);
 	dlog(rc == DECISION_OK ? LOG_NOTICE : LOG_WARNING, "http: %s: %s", by, msg);
 	if (rc == DECISION_OK)
 		api_alert_decision(sp, id);
 	if (rc != DECISION_OK && rc != DECISION_ALREADY)
-		return http_error(r, status[rc], "%s", msg);
+		return api_not_decided(r, sp, id, rc, msg);
 	return http_json(r, MHD_HTTP_OK,
 	                 json_pack("{s:s, s:s, s:b}", "id", id, "state", spool_state_name(to),
 	                           "already", rc == DECISION_ALREADY),

@@ -20,8 +20,9 @@
 typedef struct http_conf {
 	char users_file[VMS_PATH_MAX]; /* "": no logins, no API, no console */
 	char console_dir[VMS_PATH_MAX];
-	int session_s; /* a session ends this long after login */
-	int tls;       /* cookies get Secure */
+	int session_s;         /* a session ends this long after login */
+	int tls;               /* cookies get Secure */
+	char public_name[256]; /* a Host name besides address literals, or "" */
 } http_conf;
 
 /* One request: what MHD told us, the body so far, and who is asking. */
@@ -56,7 +57,7 @@ enum MHD_Result auth_logout(http_req *r);
 enum MHD_Result auth_session(http_req *r);
 /* 0 when r carries a live session (and, for a POST, its CSRF token and a
  * same-origin Origin if any): r->user is set.  Else the status to answer
- * (401 or 403) with a reason in *why. */
+ * (401 or 403; 503 when users_file is unreadable) with a reason in *why. */
 unsigned auth_require(http_req *r, const char **why);
 
 /* http_api.c: GET/POST under /api/items; the caller has authenticated. */

@@ -2,11 +2,12 @@
 // token on every POST, 401 means "log in again".
 
 export class ApiError extends Error {
-  constructor(status, message, retryAfter = null) {
+  constructor(status, message, retryAfter = null, data = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.retryAfter = retryAfter;
+    this.data = data; // the error answer's JSON (e.g. a 409's "changed", "state")
   }
 }
 
@@ -56,7 +57,7 @@ export async function request(path, opts = {}) {
   if (!r.ok) {
     const msg = data && typeof data.error === 'string' && data.error ? data.error : 'HTTP ' + r.status;
     const retry = r.headers.get('Retry-After');
-    const err = new ApiError(r.status, msg, retry !== null && /^\d+$/.test(retry) ? Number(retry) : null);
+    const err = new ApiError(r.status, msg, retry !== null && /^\d+$/.test(retry) ? Number(retry) : null, data);
     if (r.status === 401 && path !== '/login' && path !== '/api/session') onLoginRequired(err);
     throw err;
   }
@@ -72,10 +73,12 @@ export const api = {
   items: (state) => request('/api/items?state=' + enc(state)),
   item: (id) => request('/api/items/' + enc(id)),
   audioUrl: (id) => '/api/items/' + enc(id) + '/audio',
-  decide: (id, action, reason) =>
+  // version: the item's, as GET /api/items/ID gave it; the server refuses
+  // (409) a decision on an item that has changed since.
+  decide: (id, action, reason, version) =>
     request('/api/items/' + enc(id) + '/' + (action === 'reject' ? 'reject' : 'release'), {
       method: 'POST',
-      json: { reason },
+      json: { reason, version },
     }),
   falseAlarm: (id, finding, note) =>
     request('/api/items/' + enc(id) + '/false-alarm', { method: 'POST', json: { finding, note } }),

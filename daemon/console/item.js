@@ -530,6 +530,20 @@ function reasonChanged() {
   $('reason-count').textContent = n > 800 ? n + ' / 1000 bytes' : '';
 }
 
+// Why a decision was not carried out, in words.  A 409 with "changed" is a
+// stale page: someone else decided the item after it was opened here.
+function decisionError(err) {
+  const d = err.data || {};
+  if (err.status === 409 && d.changed) {
+    const what = err.message.replace(/^[^:]*: changed since you looked at it: /, '');
+    return 'Not done: this item changed after you opened it (' + what +
+      '). Reload it to see its state before deciding.';
+  }
+  if (err.status === 409) return 'This item is no longer held: someone may have decided it already. Reload it to see its state.';
+  if (err.status === 404) return 'This item is gone (decided elsewhere?).';
+  return 'Not done: ' + err.message;
+}
+
 async function submitDecision() {
   const action = it.decision;
   const reason = $('reason').value.trim();
@@ -540,14 +554,12 @@ async function submitDecision() {
   $('decide-error').hidden = true;
   let res;
   try {
-    res = await api.decide(id, action, reason);
+    res = await api.decide(id, action, reason, it.data.version);
   } catch (err) {
     if (id !== it.id) return;
     const e = $('decide-error');
     e.hidden = false;
-    e.textContent = err.status === 409
-      ? 'This item is no longer held: someone may have decided it already. Reload it to see its state.'
-      : err.status === 404 ? 'This item is gone (decided elsewhere?).' : 'Not done: ' + err.message;
+    e.textContent = decisionError(err);
     reasonChanged();
     return;
   }

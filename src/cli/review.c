@@ -552,6 +552,13 @@ static int review_decide(int argc, char **argv, const char *action, spool_state 
 		        action);
 		return 2;
 	}
+	if (!decision_text_ok(o.reason)) { /* issue 18: it went unrecorded */
+		fprintf(stderr,
+		        "vmscreen: %s: --reason is not valid UTF-8 text; nothing was done (check "
+		        "the terminal's or the script's character encoding)\n",
+		        action);
+		return 2;
+	}
 	o.deciding = 1;
 	if (review_load(&o, &cfg, &sc) < 0)
 		return 1;

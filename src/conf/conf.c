@@ -61,13 +61,10 @@ static const struct conf_key conf_spool[] = {
 };
 
 static const struct conf_key conf_http[] = {
-        {"listen", CONF_STR, NULL},
-        {"users_file", CONF_STR, NULL},
-        {"console_dir", CONF_STR, NULL},
-        {"session_minutes", CONF_NUM, NULL},
-        {"tls_cert", CONF_STR, NULL},
-        {"tls_key", CONF_STR, NULL},
-        {NULL, 0, NULL},
+        {"listen", CONF_STR, NULL},      {"users_file", CONF_STR, NULL},
+        {"console_dir", CONF_STR, NULL}, {"session_minutes", CONF_NUM, NULL},
+        {"tls_cert", CONF_STR, NULL},    {"tls_key", CONF_STR, NULL},
+        {"public_name", CONF_STR, NULL}, {NULL, 0, NULL},
 };
 
 /* issue 13: cluster mode (daemon/cluster.c checks the values) */

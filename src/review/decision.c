@@ -9,12 +9,20 @@
  * them leaves a retry that audits again, never a delivered item the log
  * calls held), then the item moves.  The daemon never touches hold/ or
  * rejected/ itself, so this is safe beside it.
+ *
+ * A console decision names the version of the item it was made on
+ * (issue 18): a reviewer on a stale page must not release what a
+ * colleague has just rejected.  The version is checked under the lock.
+ * A reason must be UTF-8: the verdict and the audit log are JSON, and a
+ * reason they cannot hold would leave a move with no review entry.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "review/review.h"
 #include "vmscreen.h"
@@ -63,6 +71,39 @@ json_t *decision_verdict(const spool *sp, const spool_item *it, char *err, size_
 		return NULL;
 	}
 	return v;
+}
+
+/* See review.h. */
+int decision_text_ok(const char *text)
+{
+	json_t *j = json_string(text); /* jansson refuses what is not UTF-8 */
+
+	json_decref(j);
+	return j != NULL;
+}
+
+/* See review.h. */
+int decision_version(const spool *sp, const spool_item *it, char out[DECISION_VERSION_LEN + 1])
+{
+	char path[SPOOL_PATH_MAX], why[SPOOL_PATH_MAX + 128];
+	unsigned char d[DECISION_VERSION_LEN / 2];
+	crypto_generichash_state h;
+	const char *state = spool_state_name(it->state);
+	char *text = NULL;
+
+	if (it->has_verdict) {
+		spool_item_verdict(sp, it, path, sizeof path);
+		if ((text = spool_read_file(path, DECISION_VERDICT_MAX, why, sizeof why)) == NULL)
+			return -1;
+	}
+	crypto_generichash_init(&h, NULL, 0, sizeof d);
+	crypto_generichash_update(&h, (const unsigned char *)state, strlen(state) + 1);
+	if (text != NULL)
+		crypto_generichash_update(&h, (const unsigned char *)text, strlen(text));
+	crypto_generichash_final(&h, d, sizeof d);
+	free(text);
+	sodium_bin2hex(out, DECISION_VERSION_LEN + 1, d, sizeof d);
+	return 0;
 }
 
 /* 1 when the item's verdict ends with a review entry for action: the
@@ -126,10 +167,13 @@ static int decision_record(const spool *sp, const spool_item *it, json_t *v, con
 		hist = json_array();
 		json_object_set_new(v, "review", hist);
 	}
-	json_array_append_new(hist, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "action",
-	                                      action, "from", spool_state_name(it->state), "to",
-	                                      spool_state_name(to), "by", who->by, "via", who->via,
-	                                      "at", now, "reason", reason));
+	json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "action", action, "from",
+	                      spool_state_name(it->state), "to", spool_state_name(to), "by",
+	                      who->by, "via", who->via, "at", now, "reason", reason);
+	if (e == NULL || json_array_append_new(hist, e) < 0) {
+		errno = EINVAL; /* no review entry: no decision */
+		return -1;
+	}
 	json_object_set_new(v, "state", json_string(spool_state_name(to)));
 	if ((text = vms_verdict_dumps(v, JSON_INDENT(2))) == NULL)
 		return -1;
@@ -148,10 +192,37 @@ static void decision_now(char *buf, size_t len)
 	spool_iso_time(&now, buf, len);
 }
 
+/* The words for an item that changed since the decider saw it: what its
+ * last review entry says, or where it is now. */
+static void decision_conflict_msg(const spool *sp, const spool_item *it, char *msg, size_t msglen)
+{
+	char err[64];
+	json_t *v = it->has_verdict ? decision_verdict(sp, it, err, sizeof err) : NULL;
+	json_t *hist = json_object_get(v, "review");
+	json_t *last = json_array_get(hist, json_array_size(hist) - 1);
+	const char *action = json_string_value(json_object_get(last, "action"));
+	const char *by = json_string_value(json_object_get(last, "by"));
+	const char *at = json_string_value(json_object_get(last, "at"));
+
+	if (action != NULL && by != NULL && at != NULL)
+		snprintf(msg, msglen,
+		         "%s: changed since you looked at it: %s %s it at %s and it is now in "
+		         "%s/; nothing was done",
+		         it->id, by, strcmp(action, "reject") == 0 ? "rejected" : "released", at,
+		         spool_state_name(it->state));
+	else
+		snprintf(msg, msglen,
+		         "%s: changed since you looked at it: it is now in %s/; nothing was done",
+		         it->id, spool_state_name(it->state));
+	json_decref(v);
+}
+
 /* The checks under the lock; DECISION_OK to go on, else the answer. */
 static decision_rc decision_allowed(const spool *sp, spool_item *it, spool_state to,
-                                    const char *action, char *msg, size_t msglen)
+                                    const char *action, const char *seen, char *msg, size_t msglen)
 {
+	char now[DECISION_VERSION_LEN + 1];
+
 	if (spool_item_find(sp, it->id, it) < 0) {
 		snprintf(msg, msglen, "%s: gone from spool %s", it->id, sp->name);
 		return DECISION_NOT_FOUND;
@@ -160,6 +231,10 @@ static decision_rc decision_allowed(const spool *sp, spool_item *it, spool_state
 		snprintf(msg, msglen, "%s: already %s (%s/%s)", it->id, spool_state_name(to),
 		         sp->name, it->name);
 		return DECISION_ALREADY;
+	}
+	if (seen != NULL && (decision_version(sp, it, now) < 0 || strcmp(now, seen) != 0)) {
+		decision_conflict_msg(sp, it, msg, msglen);
+		return DECISION_CONFLICT;
 	}
 	if (!(it->state == SPOOL_HOLD || (to == SPOOL_RELEASED && it->state == SPOOL_REJECTED))) {
 		snprintf(msg, msglen, "%s: is in %s/; only items in hold/%s can be %s", it->id,
@@ -222,12 +297,24 @@ decision_rc decision_make(const spool_conf *sc, const char *spool_name, const ch
                           spool_state to, const decision_who *who, const char *reason,
                           const spool **where, char *msg, size_t msglen)
 {
+	return decision_make_seen(sc, spool_name, id, to, who, reason, NULL, where, msg, msglen);
+}
+
+/* See review.h. */
+decision_rc decision_make_seen(const spool_conf *sc, const char *spool_name, const char *id,
+                               spool_state to, const decision_who *who, const char *reason,
+                               const char *seen, const spool **where, char *msg, size_t msglen)
+{
 	const char *action = to == SPOOL_RELEASED ? "release" : "reject";
 	const spool *sp;
 	spool_item it;
 	decision_rc rc;
 	int lk;
 
+	if (!decision_text_ok(reason) || !decision_text_ok(who->by)) {
+		snprintf(msg, msglen, "%s: the reason is not UTF-8 text: nothing was done", id);
+		return DECISION_BAD_REASON;
+	}
 	if (decision_find(sc, spool_name, id, &sp, &it) < 0) {
 		int e = errno;
 		snprintf(msg, msglen, "%s: %s", id,
@@ -241,7 +328,7 @@ decision_rc decision_make(const spool_conf *sc, const char *spool_name, const ch
 		snprintf(msg, msglen, "spool %s: cannot lock: %s", sp->name, strerror(errno));
 		return DECISION_FAILED;
 	}
-	rc = decision_allowed(sp, &it, to, action, msg, msglen);
+	rc = decision_allowed(sp, &it, to, action, seen, msg, msglen);
 	if (rc == DECISION_OK)
 		rc = decision_carry_out(sc, sp, &it, to, who, reason, msg, msglen);
 	spool_unlock(lk);
@@ -286,6 +373,10 @@ int decision_false_alarm(const spool_conf *sc, const char *spool_name, const cha
 	json_t *v, *f, *line;
 	int rc = -1;
 
+	if (!decision_text_ok(note)) {
+		snprintf(msg, msglen, "%s: the note is not UTF-8 text", id);
+		return -1;
+	}
 	if (decision_find(sc, spool_name, id, &sp, &it) < 0) {
 		snprintf(msg, msglen, "%s: no such item", id);
 		return -1;

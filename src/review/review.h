@@ -22,8 +22,13 @@ typedef enum {
 	DECISION_NOT_FOUND,   /* no such item (errno EACCES: not allowed to look) */
 	DECISION_WRONG_STATE, /* not in hold/ (or rejected/ for a release) */
 	DECISION_BAD_VERDICT, /* the verdict file is unreadable */
-	DECISION_FAILED       /* lock, verdict write, audit or move failed */
+	DECISION_FAILED,      /* lock, verdict write, audit or move failed */
+	DECISION_CONFLICT,    /* the item changed since the version the decider saw */
+	DECISION_BAD_REASON   /* the reason is not UTF-8 text */
 } decision_rc;
+
+/* An item version as text: DECISION_VERSION_LEN hex digits and a NUL. */
+#define DECISION_VERSION_LEN 32
 
 /* Who decides and why. `by` is what the audit log names ("alice
  * (console)", "bob (as vmscreen)"); uid is the process's, login_uid the
@@ -46,6 +51,24 @@ typedef struct decision_who {
 decision_rc decision_make(const spool_conf *sc, const char *spool_name, const char *id,
                           spool_state to, const decision_who *who, const char *reason,
                           const spool **where, char *msg, size_t msglen);
+
+/* decision_make for a decider who saw the item at version `seen` (from
+ * decision_version): when the item has changed since (another decision,
+ * a move), nothing is done and the answer is DECISION_CONFLICT, with msg
+ * saying what happened in words.  A repeat of a decision already carried
+ * out is still DECISION_ALREADY.  seen NULL: no check (the CLI, which
+ * reads the state and decides in one step). */
+decision_rc decision_make_seen(const spool_conf *sc, const char *spool_name, const char *id,
+                               spool_state to, const decision_who *who, const char *reason,
+                               const char *seen, const spool **where, char *msg, size_t msglen);
+
+/* The item's version: a digest of its state and its verdict file, which
+ * every decision rewrites.  0, or -1 (the verdict is unreadable). */
+int decision_version(const spool *sp, const spool_item *it, char out[DECISION_VERSION_LEN + 1]);
+
+/* 1 when text is valid UTF-8 (what the verdict and the audit log, both
+ * JSON, can hold); a reason or note that is not is refused. */
+int decision_text_ok(const char *text);
 
 /* Record that finding number `index` of an item's verdict is a false
  * alarm: one audit line with the finding and the transcript words it

@@ -118,7 +118,10 @@ class AlertEvents(unittest.TestCase):
         login = json.loads(resp.read())
         cookie = resp.getheader("Set-Cookie").split(";")[0]
         idh = d.verdict(HOSTILE)[1]["id"]
-        c.request("POST", "/api/items/%s/reject" % idh, json.dumps({"reason": "rude <b>"}),
+        c.request("GET", "/api/items/" + idh, headers={"Cookie": cookie})
+        ver = json.loads(c.getresponse().read())["version"]  # issue 18: decisions name it
+        c.request("POST", "/api/items/%s/reject" % idh,
+                  json.dumps({"reason": "rude <b>", "version": ver}),
                   {"Cookie": cookie, "X-CSRF-Token": login["csrf"],
                    "Content-Type": "application/json"})
         self.assertEqual(c.getresponse().status, 200)

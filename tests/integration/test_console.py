@@ -161,6 +161,7 @@ class ConsoleInBrowser(unittest.TestCase):
             "user": "alice", "password": PASSWORD, "target": "a.wav", "hostile": HOSTILE,
             "expect": held, "reason": REASON, "note": NOTE, "screenshots": shots,
             "stereo": "stereo-call.wav", "rejectTarget": "call-0187.wav",
+            "staleTarget": "stereo-call.wav",
         })
 
         # the login: refused on the page first, then in
@@ -241,7 +242,9 @@ class ConsoleInBrowser(unittest.TestCase):
         self.assertNotIn("call-0187.wav", out["queueAfterReject"])
         self.assertEqual(w["call-0187.wav"], ["rejected"])
         rej = [line for line in d.audit_lines() if line.get("event") == "reject"]
-        self.assertEqual([(x["name"], x["reason"]) for x in rej], [("call-0187.wav", REASON)])
+        self.assertEqual([(x["name"], x["reason"]) for x in rej],
+                         [("call-0187.wav", REASON),
+                          ("stereo-call.wav", "a colleague was faster")])  # the stale step
         self.assertIn("alice", rej[0]["by"])
         rel = [line for line in d.audit_lines() if line.get("event") == "release"]
         self.assertEqual(len(rel), 1, d.audit_lines())
@@ -252,6 +255,10 @@ class ConsoleInBrowser(unittest.TestCase):
         self.assertEqual(st, "released")
         self.assertEqual(v["review"][-1]["reason"], REASON)
         self.assertIn("alice", v["review"][-1]["by"])
+        # issue 18: a decision from a stale page is refused, in words
+        self.assertIn("changed after you opened it", out["staleError"])
+        self.assertIn("rejected it at", out["staleError"])
+        self.assertEqual(d.where()["stereo-call.wav"], ["rejected"])
 
         # the browser: no script error, no unexpected error, no CSP violation
         self.assertEqual(out["pageErrors"], [])
@@ -264,6 +271,8 @@ class ConsoleInBrowser(unittest.TestCase):
             if "status of 401" in m["text"] and m["url"].split("?")[0].endswith(
                     ("/api/session", "/login")):
                 continue  # the session probe before login, the wrong password
+            if "status of 409" in m["text"] and m["url"].endswith("/release"):
+                continue  # the stale page's decision, refused on purpose
             if not hash_allowed and "Content Security Policy" in m["text"] and wave["hash"] in m["text"]:
                 continue  # wavesurfer's shadow <style>: see the module docstring
             errors.append(m)
@@ -279,7 +288,8 @@ class ConsoleInBrowser(unittest.TestCase):
         self.assertEqual((wave["canvasPosition"], wave["progressPosition"], wave["progressOverflow"]),
                          ("absolute", "absolute", "hidden"), wave)
         bad = [r for r in out["responses"] if r["status"] >= 400 and not (
-            r["status"] == 401 and r["url"].split("?")[0].endswith(("/api/session", "/login")))]
+            r["status"] == 401 and r["url"].split("?")[0].endswith(("/api/session", "/login")))
+            and not (r["status"] == 409 and r["url"].endswith("/release"))]
         self.assertEqual(bad, [])
         self.assertEqual(d.stop(), 0)
 

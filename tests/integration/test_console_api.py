@@ -10,12 +10,16 @@ in the same audit log as the CLI's, with the reviewer's name.
 import http.client
 import json
 import os
+import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +35,8 @@ def tearDownModule():
 class Client:
     """A tiny HTTP client that keeps the session cookie, as a browser does."""
 
-    def __init__(self, port, tls=False):
-        self.port, self.tls = port, tls
+    def __init__(self, port, tls=False, src="127.0.0.1"):
+        self.port, self.tls, self.src = port, tls, src
         self.cookie = None
         self.csrf = None
 
@@ -41,9 +45,12 @@ class Client:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx,
+                                            source_address=(self.src, 0))
         else:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            # any 127.x.y.z is this machine: a second address for the limits
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                           source_address=(self.src, 0))
         h = dict(headers or {})
         if self.cookie:
             h["Cookie"] = self.cookie
@@ -73,6 +80,11 @@ class Client:
             self.cookie = r.getheader("Set-Cookie").split(";")[0]
             self.csrf = json.loads(data)["csrf"]
         return r, json.loads(data)
+
+
+def login_status(port, user, password, src):
+    """One login from address src; its status."""
+    return Client(port, src=src).login(user, password)[0].status
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
@@ -190,6 +202,288 @@ class ConsoleApi(unittest.TestCase):
         self.assertIn("too many failed logins", j["error"])
         self.assertEqual(c.json("GET", "/api/session")[0].status, 401)
 
+    # --- issue 18: sessions and logins -------------------------------------
+
+    def test_deleted_or_changed_account_loses_its_sessions(self):
+        """issue 18: a reviewer deleted with `vmscreen passwd --delete`, or
+        whose password changed, kept a working session for 8 hours (and a
+        SIGHUP kept it too).  Every request now checks the account's hash."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        self.passwd("bob", PASSWORD)
+        self.passwd("carol", PASSWORD)
+        alice, alice2, bob, carol = (Client(self.port) for _ in range(4))
+        for c, who in ((alice, "alice"), (alice2, "alice"), (bob, "bob"), (carol, "carol")):
+            self.assertEqual(c.login(who)[0].status, 200)
+        self.assertEqual(self.passwd("alice", "", "--delete").returncode, 0)
+        for c in (alice, alice2):
+            r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "still here?"})
+            self.assertEqual((r.status, j["error"]), (401, "login required"))
+            self.assertEqual(c.json("GET", "/api/items")[0].status, 401)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        self.assertEqual(bob.json("GET", "/api/items")[0].status, 200)  # others stay
+        # a new password ends the old sessions; the new one logs in again
+        self.assertEqual(self.passwd("bob", "a brand new password").returncode, 0)
+        self.assertEqual(bob.json("GET", "/api/session")[0].status, 401)
+        self.assertEqual(bob.login("bob", PASSWORD)[0].status, 401)
+        self.assertEqual(bob.login("bob", "a brand new password")[0].status, 200)
+        self.assertEqual(bob.json("GET", "/api/items")[0].status, 200)
+        # a reload keeps no session of a deleted account either
+        self.assertEqual(self.passwd("carol", "", "--delete").returncode, 0)
+        d.signal(signal.SIGHUP)
+        end = time.time() + 60
+        while "reloaded" not in d.log_text() and time.time() < end:
+            time.sleep(0.1)
+        self.assertIn("reloaded", d.log_text())
+        self.assertEqual(carol.json("GET", "/api/session")[0].status, 401)
+        self.assertIn("carol: account deleted or password changed", d.log_text())
+
+    def test_one_account_cannot_log_the_others_out(self):
+        """issue 18: 256 logins of one account pushed every other
+        reviewer's session out of the table.  An account now holds at most
+        8 sessions; its ninth login ends its own oldest."""
+        self.daemon()
+        self.passwd("bob", PASSWORD)
+        bob = Client(self.port)
+        self.assertEqual(bob.login("bob")[0].status, 200)
+        first = Client(self.port)
+        self.assertEqual(first.login()[0].status, 200)
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda _: Client(self.port).login()[0].status, range(260)))
+        self.assertEqual(set(codes), {200})
+        self.assertEqual(bob.json("GET", "/api/session")[0].status, 200)
+        self.assertEqual(first.json("GET", "/api/session")[0].status, 401)
+
+    def test_wrong_guesses_lock_the_pair_not_the_reviewer(self):
+        """issue 18: 5 bad guesses from anywhere locked the real reviewer out
+        from every address.  Now the lock is per (name, address); a looser
+        limit per name (50) bounds a guesser with many addresses."""
+        self.daemon()
+        for _ in range(5):
+            self.assertEqual(login_status(self.port, "alice", "wrong guess!", "127.0.0.2"), 401)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.2"), 429)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.1"), 200)
+        # many addresses, few guesses each: the name's own limit holds
+        srcs = ["127.0.1.%d" % i for i in range(1, 10) for _ in range(5)]
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda a: login_status(self.port, "alice", "wrong guess!", a),
+                                srcs))
+        self.assertEqual(codes.count(401), 45)
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.2.1"), 429)
+
+    def test_rate_limit_survives_a_flood_of_fresh_names(self):
+        """issue 18: flooding the 512-record failure table with fresh names
+        from fresh addresses evicted the lock on a name.  A record that
+        counts is never evicted now (a full table refuses new keys)."""
+        self.daemon()
+        for _ in range(5):
+            self.assertEqual(login_status(self.port, "alice", "wrong guess!", "127.0.0.1"), 401)
+        jobs = [("flood%d" % i, "127.0.3.%d" % (i // 5 + 1)) for i in range(440)]
+        with ThreadPoolExecutor(2) as ex:
+            codes = list(ex.map(lambda j: login_status(self.port, j[0], "x" * 12, j[1]), jobs))
+        self.assertEqual(set(codes), {401})
+        self.assertEqual(login_status(self.port, "alice", PASSWORD, "127.0.0.1"), 429)
+
+    def test_concurrent_guesses_are_counted_before_argon2id(self):
+        """issue 18: concurrent attempts all passed a limit checked before
+        the Argon2id run, so 8 at once got 6-8 guesses.  Each attempt is now
+        counted under the lock first: at most 5 of 8 are ever checked, and
+        at most 2 Argon2id checks run at once (503 beyond that)."""
+        self.daemon()
+        with ThreadPoolExecutor(8) as ex:  # 8: the most one address may open
+            codes = list(ex.map(lambda _: login_status(self.port, "alice", "wrong guess!",
+                                                       "127.0.0.1"), range(8)))
+        self.assertLessEqual(codes.count(401), 5, codes)
+        self.assertTrue(set(codes) <= {401, 429, 503}, codes)
+        with ThreadPoolExecutor(8) as ex:
+            codes = list(ex.map(lambda i: login_status(self.port, "alice", PASSWORD,
+                                                       "127.0.4.%d" % i), range(1, 9)))
+        self.assertIn(503, codes)  # busy: more than 2 at once
+        self.assertIn(200, codes)
+
+    # --- issue 18: decisions from a stale page --------------------------------
+
+    def test_a_stale_page_cannot_undo_a_colleagues_decision(self):
+        """issue 18: a reviewer on a stale page released an item a colleague
+        had just rejected (200 "released", the rejected recording went out).
+        A decision names the version it saw; a changed item is a 409 that
+        says what happened, and nothing moves."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        self.passwd("bob", PASSWORD)
+        alice, bob = Client(self.port), Client(self.port)
+        alice.login()
+        bob.login("bob")
+        seen = alice.json("GET", "/api/items/" + ida)[1]["version"]  # alice's page
+        v = bob.json("GET", "/api/items/" + ida)[1]["version"]
+        r, j = bob.json("POST", "/api/items/%s/reject" % ida, {"reason": "rude", "version": v})
+        self.assertEqual((r.status, j["state"]), (200, "rejected"))
+        r, j = alice.json("POST", "/api/items/%s/release" % ida,
+                          {"reason": "sounded fine to me", "version": seen})
+        self.assertEqual(r.status, 409, j)
+        self.assertTrue(j["changed"])
+        self.assertEqual(j["state"], "rejected")
+        self.assertIn("bob (console) rejected it", j["error"])
+        self.assertIn("nothing was done", j["error"])
+        self.assertEqual(d.where()["a.wav"], ["rejected"])
+        self.assertFalse([a for a in d.audit_lines() if a["event"] == "release"])
+        # a decision that names no version is refused: 428
+        r, j = alice.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"})
+        self.assertEqual(r.status, 428, j)
+        self.assertIn("version", j["error"])
+        # with the version of what is there now, the release goes through
+        r, j = alice.json("POST", "/api/items/%s/release" % ida,
+                          {"reason": "reviewed again", "version": j.get("version") or
+                           alice.json("GET", "/api/items/" + ida)[1]["version"]})
+        self.assertEqual((r.status, j["state"]), (200, "released"), j)
+        self.assertEqual(d.where()["a.wav"], ["released"])
+
+    def test_a_reason_that_is_not_utf8_is_refused(self):
+        """issue 18: `vmscreen release --reason $'ok f\\xfcr'` released the item
+        with no review entry (jansson refused the string).  The CLI and the
+        API now refuse such a reason and nothing moves."""
+        d = self.daemon()
+        d.drop("a.wav", "flagged")
+        d.wait_done(["a.wav"])
+        ida = d.verdict("a.wav")[1]["id"]
+        r = subprocess.run([CLI.encode(), b"release", ida.encode(), b"--reason", b"ok f\xfcr"],
+                           env=dict(os.environ, VMSCREEN_CONFIG=d.conf), capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"not valid UTF-8", r.stderr)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        c = Client(self.port)
+        c.login()
+        ver = c.json("GET", "/api/items/" + ida)[1]["version"]
+        body = b'{"reason": "ok f\xfcr", "version": "' + ver.encode() + b'"}'
+        r, data = c.req("POST", "/api/items/%s/release" % ida, body=body,
+                        headers={"X-CSRF-Token": c.csrf, "Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, data)
+        self.assertIn(b"UTF-8", data)
+        self.assertEqual(d.where()["a.wav"], ["hold"])
+        self.assertFalse([a for a in d.audit_lines() if a["event"] == "release"])
+
+    # --- issue 18: the HTTP server ----------------------------------------------
+
+    def test_slow_connections_cannot_take_healthz_down(self):
+        """issue 18: 40 connections trickling a request took /healthz,
+        /metrics and the console down (no limit per address, no deadline).
+        Now one address holds at most 8 connections and a request must
+        arrive within 10 s."""
+        d = self.daemon()
+        slow = []
+        for _ in range(40):
+            try:
+                k = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                k.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(k)
+            except OSError:
+                pass
+        t0 = time.time()
+        for src, path in (("127.0.0.2", "/healthz"), ("127.0.0.3", "/metrics")):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
+                                           source_address=(src, 0))
+            c.request("GET", path)
+            self.assertEqual(c.getresponse().status, 200, path)
+            c.close()
+        self.assertLess(time.time() - t0, 5)
+        # the trickling connections are cut at the deadline, however they trickle
+        end = time.time() + 16
+        cut = 0
+        for k in slow:
+            k.settimeout(max(0.1, end - time.time()))
+            try:
+                k.sendall(b"X-Slow: 1\r\n")
+                while k.recv(4096):
+                    pass
+                cut += 1
+            except (socket.timeout, TimeoutError):
+                pass
+            except OSError:
+                cut += 1
+            k.close()
+        self.assertEqual(cut, len(slow))
+        self.assertIn("sent no whole request within 10 s", d.log_text())
+        self.assertIsNone(d.proc.poll())
+
+    def test_host_must_name_this_server(self):
+        """issue 18: any Host was served, so a DNS-rebinding page could read
+        /metrics.  Only address literals, localhost and http.public_name are
+        served now; others get 421."""
+        self.daemon('public_name = "console.example.com";')
+        for host, want in (("127.0.0.1:%d" % self.port, 200), ("localhost", 200),
+                           ("console.example.com:%d" % self.port, 200),
+                           ("CONSOLE.example.com", 200), ("evil.example", 421),
+                           ("console.example.com.evil.example", 421)):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            c.putrequest("GET", "/metrics", skip_host=True)
+            c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            self.assertEqual(r.status, want, host)
+            if want == 421:
+                self.assertNotIn(b"vmscreen_", r.read())
+            c.close()
+
+    def test_plain_start_prints_no_mhd_errors(self):
+        """issue 18: every plain-HTTP start printed "MHD HTTPS option 8/9
+        passed to MHD but MHD_USE_TLS not set" (TLS options given as NULL)."""
+        d = self.daemon()
+        self.assertIn("http: serving", d.log_text())
+        self.assertNotIn("MHD", d.log_text())
+
+    def tls_pair(self, mode=0o600):
+        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                        "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        os.chmod(key, mode)
+        return cert, key
+
+    def test_tls_refuses_old_versions_static_rsa_and_a_shared_key(self):
+        """issue 18: TLS 1.0/1.1 and static-RSA key exchange were accepted,
+        and so was a private key others could read."""
+        cert, key = self.tls_pair(0o644)
+        tls = 'tls_cert = "%s"; tls_key = "%s";' % (cert, key)
+        d = Daemon(extra='http = { listen = "127.0.0.1:%d"; %s };' % (self.port, tls))
+        self.d = d
+        r = subprocess.run([DAEMON, "--config", d.conf, "--check", "--allow-root"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("lets group or others read", r.stderr)
+        r = d.start(wait_ready=False)
+        self.assertNotEqual(d.proc.wait(timeout=60), 0)
+        self.assertIn("lets group or others read", d.log_text())
+        d.close()
+        os.chmod(key, 0o600)
+        self.daemon(tls)
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1: on purpose
+
+        def handshake(**kw):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            if "ciphers" in kw:
+                ctx.set_ciphers(kw["ciphers"])
+            ctx.minimum_version = kw.get("lo", ssl.TLSVersion.MINIMUM_SUPPORTED)
+            ctx.maximum_version = kw.get("hi", ssl.TLSVersion.MAXIMUM_SUPPORTED)
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as k:
+                with ctx.wrap_socket(k) as t:
+                    return t.version(), t.cipher()[0]
+
+        self.assertIn(handshake()[0], ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(handshake(hi=ssl.TLSVersion.TLSv1_2)[0], "TLSv1.2")
+        for old in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.assertRaises(ssl.SSLError, msg=str(old)):
+                handshake(lo=old, hi=old, ciphers="ALL:@SECLEVEL=0")
+        with self.assertRaises(ssl.SSLError):  # RSA key exchange: no forward secrecy
+            handshake(hi=ssl.TLSVersion.TLSv1_2, ciphers="kRSA:@SECLEVEL=0")
+
     def test_queue_item_audio_and_decisions(self):
         d = self.daemon()
         d.drop("a.wav", "flagged")
@@ -216,6 +510,8 @@ class ConsoleApi(unittest.TestCase):
         ida = d.verdict("a.wav")[1]["id"]
         r, v = c.json("GET", "/api/items/" + ida)
         self.assertEqual((r.status, v["state"], v["name"]), (200, "hold", "a.wav"))
+        self.assertEqual(r.getheader("ETag"), '"%s"' % v["version"])
+        ver = v["version"]
         self.assertEqual(v["audio_type"], "audio/wav")
         self.assertNotIn("file", v)
         self.assertTrue(v["transcript"]["words"])
@@ -237,15 +533,15 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(r.status, 416)
         self.assertEqual(r.getheader("Content-Range"), "bytes */%d" % len(audio))
         # decisions: CSRF token, a reason, the right state
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"}, csrf=False)
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver}, csrf=False)
         self.assertEqual(r.status, 403)
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver},
                       headers={"X-CSRF-Token": "f" * 64}, csrf=False)
         self.assertEqual(r.status, 403)
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok"},
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "ok", "version": ver},
                       headers={"Origin": "http://evil.example"})
         self.assertEqual((r.status, j["error"]), (403, "cross-origin request"))
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "  "})
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "  ", "version": ver})
         self.assertEqual(r.status, 400)
         self.assertEqual(d.where()["a.wav"], ["hold"])  # nothing moved yet
         r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 0, "note": "fine"})
@@ -253,15 +549,18 @@ class ConsoleApi(unittest.TestCase):
         r, j = c.json("POST", "/api/items/%s/false-alarm" % ida, {"finding": 99})
         self.assertEqual(r.status, 404)
         r, j = c.json("POST", "/api/items/%s/release" % ida,
-                      {"reason": "customer asked; wording acceptable"})
+                      {"reason": "customer asked; wording acceptable",
+                       "version": ver})
         self.assertEqual((r.status, j["state"], j["already"]), (200, "released", False))
         self.assertEqual(d.where()["a.wav"], ["released"])
-        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "again"})
+        r, j = c.json("POST", "/api/items/%s/release" % ida, {"reason": "again", "version": ver})
         self.assertEqual((r.status, j["already"]), (200, True))
-        r, j = c.json("POST", "/api/items/%s/reject" % ida, {"reason": "no"})
+        r, j = c.json("POST", "/api/items/%s/reject" % ida, {"reason": "no", "version": ver})
         self.assertEqual(r.status, 409)
         idb = d.verdict("b.wav")[1]["id"]
-        r, j = c.json("POST", "/api/items/%s/reject" % idb, {"reason": "rude"})
+        verb = c.json("GET", "/api/items/" + idb)[1]["version"]
+        r, j = c.json("POST", "/api/items/%s/reject" % idb, {"reason": "rude"},
+                      headers={"If-Match": '"%s"' % verb})  # the ETag works too
         self.assertEqual((r.status, j["state"]), (200, "rejected"))
         r, j = c.json("GET", "/api/items?state=hold")
         self.assertEqual(j["items"], [])
@@ -334,10 +633,7 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(r.status, 413)
 
     def test_https_marks_the_cookie_secure(self):
-        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
-                        "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True)
+        cert, key = self.tls_pair()
         self.daemon('tls_cert = "%s"; tls_key = "%s";' % (cert, key))
         c = Client(self.port, tls=True)
         r, j = c.login()

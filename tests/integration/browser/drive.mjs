@@ -373,6 +373,38 @@ try {
     out.queueAfterReject = await queueNames();
   }
 
+  if (plan.staleTarget) {
+    // issue 18: a colleague decides while this page is open; the page's
+    // decision is then refused (409) and the page says so in words
+    step('a decision from a stale page');
+    await page.click('#state-switch button[data-state="hold"]');
+    await page.waitForFunction((name) =>
+      [...document.querySelectorAll('#queue-body .c-name a')].some((a) => a.textContent === name),
+    {}, plan.staleTarget);
+    await page.evaluate((name) => {
+      [...document.querySelectorAll('#queue-body .c-name a')].find((a) => a.textContent === name).click();
+    }, plan.staleTarget);
+    await page.waitForFunction((name) => document.getElementById('item-title').textContent === name &&
+      !document.getElementById('decide-buttons').hidden, {}, plan.staleTarget);
+    await page.evaluate(async () => {
+      const id = decodeURIComponent(location.hash.split('/').pop()); // #/item/ID
+      const s = await (await fetch('/api/session')).json();
+      const v = await (await fetch('/api/items/' + encodeURIComponent(id))).json();
+      await fetch('/api/items/' + encodeURIComponent(id) + '/reject', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf },
+        body: JSON.stringify({ reason: 'a colleague was faster', version: v.version }),
+      });
+    });
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.keyboard.press('r');
+    await visible('#decide-form');
+    await page.type('#reason', plan.reason);
+    await page.click('#decide-submit');
+    await visible('#decide-error');
+    out.staleError = await page.$eval('#decide-error', (e) => e.textContent);
+  }
+
   step('log out');
   await page.click('#logout-btn');
   await visible('#view-login');
