@@ -262,7 +262,9 @@ void spool_iso_time(const struct timespec *ts, char *buf, size_t len);
  * The log is a hash chain: each line is written with "prev" first, the
  * lowercase hex SHA-256 of the previous line's bytes (without its
  * newline).  The first line of an empty log chains to the last line of
- * AUDIT_PATH.1 when a rotation left one, else prev is 64 zeros.  A log
+ * AUDIT_PATH.1 when a rotation left one, else prev is 64 zeros.  "seq"
+ * follows prev: the line's number, the last line's (or AUDIT_PATH.1's
+ * last line's) plus one, 1 in a new log or after unnumbered lines.  A log
  * that ends in a fragment (a torn write) gets a newline first and the new
  * line chains to the last whole line, so that `vmscreen audit verify`
  * reports the fragment.
