@@ -1012,9 +1012,10 @@ static int spool_claim_record(const spool *sp, const spool_item *it, const char 
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	spool_iso_time(&now, iso, sizeof iso);
-	o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "name", name, "claimed_at", iso,
-	              "bytes", (json_int_t)ci->size, "sha256", ci->sha256, "producer_uid",
-	              (json_int_t)ci->uid, "sidecar",
+	/* mode: the item is placed under at least this (issue 18) */
+	o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "name", name, "claimed_at", iso,
+	              "mode", spool_mode_name(sp->mode), "bytes", (json_int_t)ci->size, "sha256",
+	              ci->sha256, "producer_uid", (json_int_t)ci->uid, "sidecar",
 	              ci->sidecar_error[0] ? "refused"
 	              : ci->sidecar_copied ? "copied"
 	                                   : "none",
