@@ -644,6 +644,8 @@ static void main_reload(void)
 	main_free_watches(W, NW, nw, nn);
 	W = nw;
 	NW = nn;
+	for (size_t i = 0; i < NW; i++)
+		cluster_reload(&W[i].sp, 1);
 	runtime_unref(old);
 	dlog(LOG_NOTICE, "reloaded %s: %zu spool(s), generation %u", config_path, NW, rt->gen);
 	sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
