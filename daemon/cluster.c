@@ -7,6 +7,8 @@
  *   STREAM                   entries {spool, file}: items claimed into active/
  *   G:scanner:S              the scanner lease: the node that scans incoming/
  *   G:announced:S            hash file -> entry id of every announced item
+ *   G:config:S               the digest of the spool's configuration the
+ *                            cluster works it under (issue 18)
  *
  * The lease holder claims (the single daemon's claim code) and announces
  * each item with XADD and HSET in one script.  Every node reads the group
@@ -20,6 +22,15 @@
  * or restarted without persistence) are made again by the scanner, which
  * compares active/ with the announced hash (cheaper than XPENDING plus
  * XRANGE, and the hash and the stream change together in one script).
+ *
+ * Issue 18: two nodes that disagree on a spool's configuration (its mode
+ * above all) placed the same kind of item differently.  The first node to
+ * look stores the digest of its spool configuration (name, path, mode,
+ * keep_days, claim_max_bytes) with a short expiry that every node with the
+ * same digest renews; a node whose digest differs logs it, takes no lease,
+ * reads and claims nothing, and says so in /healthz (503) and the metrics
+ * until the configurations agree (or every node that held the old one has
+ * gone for CLUSTER_CONFIG_MS: then the key expires and a new one counts).
  *
  * Threads: one cluster thread owns the reading connection (it blocks in
  * XREADGROUP); every other command goes over a second connection under a
@@ -52,6 +63,7 @@
 #define CLUSTER_NODES_MAX 64  /* consumers listed in the metrics */
 #define CLUSTER_HELD_MAX 256  /* entries in hand refreshed per heartbeat */
 #define CLUSTER_REANNOUNCE_MAX 4096
+#define CLUSTER_CONFIG_MS 10000 /* config digest key; renewed every second */
 
 /* Renew the lease only if we still hold it. */
 static const char *const cluster_lua_renew =
@@ -61,11 +73,25 @@ static const char *const cluster_lua_renew =
 static const char *const cluster_lua_announce =
         "local id = redis.call('xadd', KEYS[1], '*', 'spool', ARGV[1], 'file', ARGV[2]) "
         "redis.call('hset', KEYS[2], ARGV[2], id) return id";
+/* The cluster's config digest of a spool: set it when there is none, renew
+ * it when it is ours; the stored one either way. */
+static const char *const cluster_lua_config =
+        "local v = redis.call('get', KEYS[1]) "
+        "if not v then redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) return ARGV[1] end "
+        "if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) end return v";
 /* Ack: XACK, XDEL, and the hash field if it still names this entry. */
 static const char *const cluster_lua_ack =
         "redis.call('xack', KEYS[1], ARGV[1], ARGV[2]) redis.call('xdel', KEYS[1], ARGV[2]) "
         "if redis.call('hget', KEYS[2], ARGV[3]) == ARGV[2] then "
         "redis.call('hdel', KEYS[2], ARGV[3]) end return 1";
+
+/* A spool's configuration digest here and as the cluster has it. */
+struct cluster_config {
+	char mine[SPOOL_SHA256_HEX], theirs[SPOOL_SHA256_HEX];
+	int state;    /* CLUSTER_CONFIG_* */
+	int differed; /* the difference was logged and not yet the agreement */
+};
+enum { CLUSTER_CONFIG_UNKNOWN, CLUSTER_CONFIG_SAME, CLUSTER_CONFIG_DIFFERS };
 
 struct cluster_node {
 	char name[64];
@@ -85,7 +111,8 @@ static struct {
 	redisContext *rd;    /* the cluster thread's alone */
 	pthread_mutex_t smu; /* everything below */
 	int up, down_logged;
-	double *lease_until; /* per spool, monotonic seconds */
+	double *lease_until;           /* per spool, monotonic seconds */
+	struct cluster_config *config; /* per spool */
 	long long xlen, pending_all, lag, announced_since;
 	struct cluster_node nodes[CLUSTER_NODES_MAX];
 	int n_nodes;
@@ -337,6 +364,72 @@ static int cluster_spool_index(const char *name)
 	return -1;
 }
 
+/* The digest of what a spool is worked under: every node of a cluster
+ * must agree on it (issue 18). */
+static void cluster_config_digest(const spool *sp, char hex[SPOOL_SHA256_HEX])
+{
+	char *text = NULL;
+	int n = asprintf(
+	        &text, "name=%s\npath=%s\nmode=%s\nkeep_days=%.17g\nclaim_max_bytes=%lld\n",
+	        sp->name, sp->path, spool_mode_name(sp->mode), sp->keep_days, sp->claim_max_bytes);
+
+	if (n < 0 || spool_sha256_hex(text, (size_t)n, hex) < 0)
+		snprintf(hex, SPOOL_SHA256_HEX, "unknown"); /* matches no digest */
+	free(text);
+}
+
+/* Compare each spool's digest with the cluster's (storing or renewing it);
+ * a change of the answer is logged.  One round trip per spool. */
+static void cluster_config_check(void)
+{
+	for (size_t i = 0; i < C.n_sp; i++) {
+		char mine[SPOOL_SHA256_HEX];
+		pthread_mutex_lock(&C.smu);
+		memcpy(mine, C.config[i].mine, sizeof mine);
+		pthread_mutex_unlock(&C.smu);
+		redisReply *r = cluster_cmd("EVAL %s 1 %s:config:%s %s %d", cluster_lua_config,
+		                            C.cc.group, C.sp[i].name, mine, CLUSTER_CONFIG_MS);
+		int st = CLUSTER_CONFIG_UNKNOWN;
+		pthread_mutex_lock(&C.smu);
+		struct cluster_config *c = &C.config[i];
+		if (r != NULL && r->type == REDIS_REPLY_STRING) {
+			st = strcmp(r->str, mine) == 0 ? CLUSTER_CONFIG_SAME
+			                               : CLUSTER_CONFIG_DIFFERS;
+			snprintf(c->theirs, sizeof c->theirs, "%.64s", r->str);
+		}
+		if (st == CLUSTER_CONFIG_DIFFERS && !c->differed)
+			dlog(LOG_ERR,
+			     "cluster: spool %s: configuration differs from the cluster's (digest "
+			     "%.12s "
+			     "here, %.12s in redis): not working it (no claims) until they agree",
+			     C.sp[i].name, mine, c->theirs);
+		else if (st == CLUSTER_CONFIG_SAME && c->differed)
+			dlog(LOG_NOTICE,
+			     "cluster: spool %s: configuration agrees with the cluster's",
+			     C.sp[i].name);
+		if (st != CLUSTER_CONFIG_UNKNOWN)
+			c->differed = st == CLUSTER_CONFIG_DIFFERS;
+		if (st != CLUSTER_CONFIG_UNKNOWN || r == NULL)
+			c->state = st; /* no answer: unknown, so no work */
+		pthread_mutex_unlock(&C.smu);
+		freeReplyObject(r);
+	}
+}
+
+/* 1 when spool i (or, i < 0, every spool) is known to agree with the
+ * cluster: only then does this node take leases, read or claim. */
+static int cluster_config_ok(int i)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&C.smu);
+	for (size_t k = 0; k < C.n_sp; k++)
+		if ((i < 0 || (size_t)i == k) && C.config[k].state != CLUSTER_CONFIG_SAME)
+			ok = 0;
+	pthread_mutex_unlock(&C.smu);
+	return ok;
+}
+
 /* Take or renew each spool's scanner lease (SET NX PX, or the renew
  * script).  The lease counts locally from before the command was sent and
  * for 80% of its length, so this node stops scanning before Redis could
@@ -347,7 +440,11 @@ static void cluster_leases(void)
 		double t0 = cluster_now();
 		pthread_mutex_lock(&C.smu);
 		int held = C.lease_until[i] > t0;
+		if (C.config[i].state != CLUSTER_CONFIG_SAME)
+			C.lease_until[i] = 0; /* issue 18: no scanning on a config of our own */
 		pthread_mutex_unlock(&C.smu);
+		if (!cluster_config_ok((int)i))
+			continue;
 		redisReply *r =
 		        held ? cluster_cmd("EVAL %s 1 %s:scanner:%s %s %d", cluster_lua_renew,
 		                           C.cc.group, C.sp[i].name, C.cc.node, CLUSTER_LEASE_MS)
@@ -619,6 +716,7 @@ static void *cluster_main(void *arg)
 		}
 		double now = cluster_now();
 		if (now >= next_lease) {
+			cluster_config_check();
 			cluster_leases();
 			cluster_stats();
 			next_lease = now + 1.0;
@@ -626,6 +724,10 @@ static void *cluster_main(void *arg)
 		if (now >= next_beat) {
 			cluster_heartbeat();
 			next_beat = now + C.cc.claim_idle_s / 3;
+		}
+		if (!cluster_config_ok(-1)) { /* issue 18: read and claim nothing */
+			cluster_sleep(0.2);
+			continue;
 		}
 		int room = cluster_room();
 		if (room > 0 && now >= next_claim) {
@@ -656,12 +758,15 @@ int cluster_start(const cluster_conf *cc, const spool *spools, size_t n, int que
 	C.queue_cap = queue_cap;
 	C.sp = calloc(n ? n : 1, sizeof *C.sp);
 	C.lease_until = calloc(n ? n : 1, sizeof *C.lease_until);
-	if (C.sp == NULL || C.lease_until == NULL) {
+	C.config = calloc(n ? n : 1, sizeof *C.config);
+	if (C.sp == NULL || C.lease_until == NULL || C.config == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	memcpy(C.sp, spools, n * sizeof *spools);
 	C.n_sp = n;
+	for (size_t i = 0; i < n; i++)
+		cluster_config_digest(&C.sp[i], C.config[i].mine);
 	snprintf(C.cursor, sizeof C.cursor, "0-0");
 	if (pthread_create(&C.thread, NULL, cluster_main, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the cluster thread");
@@ -685,7 +790,33 @@ void cluster_stop(void)
 	C.rd = C.cmd = NULL;
 	free(C.sp);
 	free(C.lease_until);
+	free(C.config);
 	C.started = 0;
+}
+
+/* See cluster.h.  Only the fields of the digest change; the spool must
+ * agree with the cluster again before this node works it. */
+void cluster_reload(const spool *spools, size_t n)
+{
+	if (!C.started)
+		return;
+	pthread_mutex_lock(&C.smu);
+	for (size_t k = 0; k < n; k++) {
+		int i = cluster_spool_index(spools[k].name);
+		if (i < 0 || strcmp(C.sp[i].path, spools[k].path) != 0)
+			continue;
+		C.sp[i].mode = spools[k].mode;
+		C.sp[i].keep_days = spools[k].keep_days;
+		C.sp[i].claim_max_bytes = spools[k].claim_max_bytes;
+		char was[SPOOL_SHA256_HEX];
+		memcpy(was, C.config[i].mine, sizeof was);
+		cluster_config_digest(&C.sp[i], C.config[i].mine);
+		if (strcmp(was, C.config[i].mine) != 0) {
+			C.config[i].state = CLUSTER_CONFIG_UNKNOWN;
+			C.lease_until[i] = 0;
+		}
+	}
+	pthread_mutex_unlock(&C.smu);
 }
 
 /* See cluster.h. */
@@ -797,11 +928,20 @@ int cluster_health(FILE *o)
 {
 	if (!C.started)
 		return 0;
+	int bad = 0;
 	pthread_mutex_lock(&C.smu);
 	int up = C.up;
+	for (size_t i = 0; up && i < C.n_sp; i++)
+		if (C.config[i].state == CLUSTER_CONFIG_DIFFERS) {
+			fprintf(o,
+			        "cluster: spool %s: configuration differs from the cluster's "
+			        "(digest %.12s here, %.12s in redis): not working it\n",
+			        C.sp[i].name, C.config[i].mine, C.config[i].theirs);
+			bad = 1;
+		}
 	pthread_mutex_unlock(&C.smu);
 	if (up)
-		return 0;
+		return bad;
 	fprintf(o, "cluster: redis %s:%d unreachable: waiting (no claims, no new work)\n",
 	        C.cc.host, C.cc.port);
 	return 1;
@@ -843,6 +983,12 @@ void cluster_metrics(FILE *o)
 	    "before.\n");
 	OUT("# TYPE vmscreen_cluster_acked_placed_total counter\n");
 	OUT("vmscreen_cluster_acked_placed_total %lu\n", C.acked_placed);
+	OUT("# HELP vmscreen_cluster_config_agrees 1 while the spool's configuration digest is "
+	    "the cluster's (0: differs or not yet known; this node does not work it).\n");
+	OUT("# TYPE vmscreen_cluster_config_agrees gauge\n");
+	for (size_t i = 0; i < C.n_sp; i++)
+		OUT("vmscreen_cluster_config_agrees{spool=\"%s\"} %d\n", C.sp[i].name,
+		    C.config[i].state == CLUSTER_CONFIG_SAME);
 	OUT("# HELP vmscreen_cluster_scanner 1 while this node scans the spool.\n");
 	OUT("# TYPE vmscreen_cluster_scanner gauge\n");
 	for (size_t i = 0; i < C.n_sp; i++)

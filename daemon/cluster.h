@@ -39,6 +39,9 @@ int cluster_conf_load(const config_t *cfg, cluster_conf *cc, char *err, size_t e
  * what is claimed ahead of the workers.  0, or -1 with err. */
 int cluster_start(const cluster_conf *cc, const spool *spools, size_t n, int queue_cap, char *err,
                   size_t errlen);
+/* After a reload: the spools' new mode, keep_days and claim_max_bytes
+ * (issue 18: the configuration digest the cluster must agree on). */
+void cluster_reload(const spool *spools, size_t n);
 /* Stop the thread and drop the connections (no-op when not started). */
 void cluster_stop(void);
 /* 1 in cluster mode (after cluster_start). */

@@ -475,6 +475,22 @@ static double main_expire_interval(const spool *sp, const dconf *dc)
 	return s < dc->rescan_interval_s ? dc->rescan_interval_s : s;
 }
 
+/* spool_expire's keep: an alert that still waits in the outbox links to
+ * the item (issue 18: its link must not 404). */
+static int main_expire_keep(const spool *sp, const spool_item *it, void *arg)
+{
+	return alert_refs_has(arg, sp->name, it->id);
+}
+
+/* Retention for one spool, keeping what waiting alerts name. */
+static void main_expire(const spool *sp, const char *audit_log)
+{
+	alert_refs *refs = alert_hub_refs(D.hub);
+
+	spool_expire(sp, audit_log, time(NULL), main_expire_keep, refs);
+	alert_refs_free(refs);
+}
+
 struct active_ctx {
 	struct watch *w;
 	int recovered;
@@ -552,7 +568,7 @@ static void main_cluster_spool(struct watch *w, const dconf *dc, double now)
 	if (w->dirty || w->n_cands > 0)
 		main_scan_incoming(w, dc);
 	if (w->sp.keep_days > 0 && now >= w->next_expire) {
-		spool_expire(&w->sp, D.current->sc.audit_log, time(NULL));
+		main_expire(&w->sp, D.current->sc.audit_log);
 		w->next_expire = now + main_expire_interval(&w->sp, dc);
 	}
 }
@@ -628,6 +644,8 @@ static void main_reload(void)
 	main_free_watches(W, NW, nw, nn);
 	W = nw;
 	NW = nn;
+	for (size_t i = 0; i < NW; i++)
+		cluster_reload(&W[i].sp, 1);
 	runtime_unref(old);
 	dlog(LOG_NOTICE, "reloaded %s: %zu spool(s), generation %u", config_path, NW, rt->gen);
 	sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
@@ -844,7 +862,7 @@ int main(int argc, char **argv)
 			if (W[i].dirty || W[i].n_cands > 0)
 				main_scan_incoming(&W[i], &rt->dc);
 			if (W[i].sp.keep_days > 0 && now >= W[i].next_expire) {
-				spool_expire(&W[i].sp, rt->sc.audit_log, time(NULL));
+				main_expire(&W[i].sp, rt->sc.audit_log);
 				W[i].next_expire = now + main_expire_interval(&W[i].sp, &rt->dc);
 			}
 		}

@@ -303,11 +303,35 @@ static json_t *work_claim_check(const job *j, const char *path, char *why, size_
 }
 
 /*
+ * issue 18: an item is placed under the stricter of the mode it was
+ * claimed under (its claim record, else the job's copy of the spool) and
+ * the spool's mode now: a SIGHUP that turns a monitor spool into a gate
+ * takes effect for every item not yet placed, queued ones included, and a
+ * node that claimed under gate is never overruled by one that works under
+ * monitor.  A mode the record names but we do not know counts as gate.
+ * Updates j->sp.mode.
+ */
+static void work_mode(job *j, const json_t *claim)
+{
+	const char *cm = json_string_value(json_object_get(claim, "mode"));
+
+	if (cm != NULL && strcmp(cm, "monitor") != 0)
+		j->sp.mode = SPOOL_GATE;
+	pthread_mutex_lock(&D.mu);
+	for (size_t i = 0; D.current != NULL && i < D.current->sc.n_spools; i++) {
+		const spool *now = &D.current->sc.spools[i];
+		if (strcmp(now->name, j->sp.name) == 0 && now->mode == SPOOL_GATE)
+			j->sp.mode = SPOOL_GATE;
+	}
+	pthread_mutex_unlock(&D.mu);
+}
+
+/*
  * The verdict value of one job: held unscreenable when it has been started
  * too often or its claim does not check out, else what the core says.
  * NULL when screening ran out of memory (the job is retried).
  */
-static json_t *work_screen(int idx, runtime *rt, const job *j, int attempts, vms_result **r,
+static json_t *work_screen(int idx, runtime *rt, job *j, int attempts, vms_result **r,
                            json_t **claim, double *wall)
 {
 	char path[SPOOL_PATH_MAX], sidecar[SPOOL_PATH_MAX], why[512];
@@ -328,6 +352,7 @@ static json_t *work_screen(int idx, runtime *rt, const job *j, int attempts, vms
 		dlog(LOG_ERR, "spool %s: %s: %s: held", j->sp.name, j->it.file, why);
 		return work_unscreenable(j, why);
 	}
+	work_mode(j, *claim);
 	/* a gate's recordings reach a client who hears every channel */
 	vms_worker_every_channel_heard(rt->vw[idx], j->sp.mode == SPOOL_GATE);
 	*r = vms_screen_file(rt->vw[idx], path, access(sidecar, F_OK) == 0 ? sidecar : NULL);
@@ -476,6 +501,7 @@ static int work_job(int idx, runtime *rt, job *j)
 	}
 	if ((v = work_screen(idx, rt, j, attempts, &r, &claim, &wall)) == NULL)
 		goto out;
+	work_mode(j, claim); /* again: a reload while it was screened */
 	dest = work_destination(&v, j, &verdict, &unscreenable, &unscr_why);
 	clock_gettime(CLOCK_REALTIME, &now);
 	spool_iso_time(&now, now_iso, sizeof now_iso);

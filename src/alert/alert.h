@@ -79,6 +79,16 @@ typedef struct alert_entry_info {
 /* Call fn for every pending entry, then every parked one (fn returns
  * nonzero to stop); how many, or -1.  Reads only. */
 int alert_hub_list(alert_hub *h, int (*fn)(const alert_entry_info *, void *), void *arg);
+/* The items that alerts still waiting in the outbox (pending or parked)
+ * name, for retention: nothing such an alert links to may expire (issue
+ * 18).  An entry that cannot be read, or an outbox that cannot be listed,
+ * keeps everything (fail closed).  NULL (out of memory) keeps everything
+ * too.  Reads only. */
+typedef struct alert_refs alert_refs;
+alert_refs *alert_hub_refs(alert_hub *h);
+/* 1 when an alert waiting names item of spool (or r keeps everything). */
+int alert_refs_has(const alert_refs *r, const char *spool, const char *item);
+void alert_refs_free(alert_refs *r);
 /* Put a parked alert back in line (attempts 0, due now) for the daemon's
  * next rescan; 0, or -1 with err. */
 int alert_hub_retry(alert_hub *h, const char *id, char *err, size_t errlen);

@@ -1,7 +1,9 @@
 /*
  * alert_admin.c - what an operator does with alerts (`vmscreen alerts`,
  * issue 12): see what waits in the outbox and what was parked, put a
- * parked alert back in line, and send a signed test alert to one hook.
+ * parked alert back in line, and send a signed test alert to one hook;
+ * and which items the alerts still waiting name, so that retention keeps
+ * them (issue 18).
  *
  * These run in the review command's process, beside a running daemon that
  * owns the outbox: list only reads; retry rewrites the parked entry in
@@ -180,4 +182,81 @@ int alert_hub_test(alert_hub *h, const char *hook_name, char *msg, size_t msglen
 	else
 		snprintf(msg, msglen, "%s (%s): %s", k->name, k->display, r.error);
 	return -1;
+}
+
+/* What alert_hub_refs collects: "spool\x1fitem" of every waiting entry;
+ * all: an entry could not be read, so nothing may go. */
+struct alert_refs {
+	char **keys;
+	size_t n, cap;
+	int all;
+};
+
+/* alert_hub_list callback: note one entry's item. */
+static int admin_ref_cb(const alert_entry_info *info, void *arg)
+{
+	alert_refs *r = arg;
+	char *key = NULL;
+
+	if (info->spool == NULL || info->item == NULL || !*info->item) {
+		r->all = 1; /* unreadable: it could name anything */
+		return 1;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		char **k = reallocarray(r->keys, cap, sizeof *k);
+		if (k == NULL) {
+			r->all = 1;
+			return 1;
+		}
+		r->keys = k;
+		r->cap = cap;
+	}
+	if (asprintf(&key, "%s\x1f%s", info->spool, info->item) < 0) {
+		r->all = 1;
+		return 1;
+	}
+	r->keys[r->n++] = key;
+	return 0;
+}
+
+/* See alert.h. */
+alert_refs *alert_hub_refs(alert_hub *h)
+{
+	alert_refs *r = calloc(1, sizeof *r);
+
+	if (r == NULL)
+		return NULL;
+	if (h != NULL && h->outbox[0] && alert_hub_list(h, admin_ref_cb, r) < 0)
+		r->all = 1;
+	if (r->all)
+		alert_log(LOG_WARNING,
+		          "outbox %s: cannot read every entry; retention keeps every item until "
+		          "it can",
+		          h != NULL ? h->outbox : "");
+	return r;
+}
+
+/* See alert.h. */
+int alert_refs_has(const alert_refs *r, const char *spool, const char *item)
+{
+	size_t ls = strlen(spool);
+
+	if (r == NULL || r->all)
+		return 1;
+	for (size_t i = 0; i < r->n; i++)
+		if (strncmp(r->keys[i], spool, ls) == 0 && r->keys[i][ls] == '\x1f' &&
+		    strcmp(r->keys[i] + ls + 1, item) == 0)
+			return 1;
+	return 0;
+}
+
+/* See alert.h. */
+void alert_refs_free(alert_refs *r)
+{
+	for (size_t i = 0; r != NULL && i < r->n; i++)
+		free(r->keys[i]);
+	if (r != NULL)
+		free(r->keys);
+	free(r);
 }

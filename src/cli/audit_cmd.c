@@ -4,8 +4,13 @@
  * verify reads the audit log (or the files named, oldest first: the chain
  * runs across them) line by line and checks that every line is a JSON
  * object whose "prev" is the SHA-256 of the line before it (see
- * spool_audit_append).  Lines without "prev" at the very start of the first
- * file were written before the log was chained and are only counted.  The
+ * spool_audit_append), and whose "seq" is the one before's plus one, from 1
+ * (or --first): the chain shows a line changed, removed or inserted between
+ * others, the numbers a cut at the start.  With no file named, the
+ * configured log and all its rotated files are read (.gz too).  Lines
+ * without "prev" at the very start of the first file were written before
+ * the log was chained, lines without "seq" before they were numbered; both
+ * are only counted.  The
  * first break is reported with its file and line number and a best guess
  * at what happened, from the neighbouring hashes: a line whose successor
  * does not chain to it was changed (or lines after it were removed); a line
@@ -20,6 +25,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +34,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <zlib.h>
 
 #include "cli/audit_cmd.h"
 #include "conf/conf.h"
@@ -36,19 +44,21 @@
 #define AUDIT_OK 0
 #define AUDIT_BROKEN 1
 #define AUDIT_USAGE 2
+#define AUDIT_MAX_FILES 100000
 #define AUDIT_ZERO "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_USAGE_TEXT                                                                           \
-	"usage: vmscreen audit verify [--config FILE] [--json] [--head HEX] [AUDIT_FILE...]\n"     \
+	"usage: vmscreen audit verify [--config FILE] [--json] [--head HEX] [--first SEQ]\n"       \
+	"                             [AUDIT_FILE...]\n"                                           \
 	"       vmscreen audit false-alarms [--config FILE] [--tsv] [AUDIT_FILE...]\n"
 
 struct audit_opts {
 	const char *config;
-	const char *head; /* verify: a head recorded earlier must still be a line */
+	const char *head;  /* verify: a head recorded earlier must still be a line */
+	const char *first; /* verify: the seq the history starts at (default 1) */
 	int json, tsv;
-	char **files; /* the files named, or the configured log */
+	char **files; /* the files named, or the configured log and its rotations */
 	size_t n_files;
-	char log[SPOOL_PATH_MAX]; /* the configured log when none is named */
-	char *one[1];
+	char **found; /* malloc'd: the configured log's files when none is named */
 };
 
 /* One line of the log as verify sees it. */
@@ -60,6 +70,8 @@ typedef struct audit_rec {
 	int torn;                    /* the last line of its file, without a newline */
 	int has_prev;                /* has a "prev" member */
 	char prev[SPOOL_SHA256_HEX]; /* its value when 64 lowercase hex digits, else "" */
+	int has_seq;                 /* has a "seq" member */
+	long long seq;               /* its value, or 0 when it is not a whole number >= 1 */
 } audit_rec;
 
 /* Reads the files one line after another. */
@@ -78,6 +90,10 @@ typedef struct audit_verify {
 	audit_rec a, b; /* the line two back and the line before */
 	int have_a, have_b, chained;
 	long pre;                          /* lines before the chain began */
+	long long first;                   /* --first: the seq the history starts at */
+	long long last_seq;                /* of the line before; 0: none numbered yet */
+	long long first_seq;               /* of the first numbered line */
+	long unseq;                        /* chained lines before the numbering began */
 	char chain_from[SPOOL_SHA256_HEX]; /* prev of a first line with nothing before it */
 	const char *want;                  /* --head: a hash recorded earlier */
 	size_t want_file;                  /* where it was found */
@@ -89,6 +105,8 @@ typedef struct audit_verify {
 	const char *problem;
 	char what[256];
 } audit_verify;
+
+static int audit_check_chain(audit_verify *v, const audit_rec *c, audit_reader *r);
 
 /* Log lines of the spool module, as plain messages for a terminal. */
 static void audit_log(int prio, const char *msg)
@@ -104,15 +122,18 @@ static void audit_log(int prio, const char *msg)
  */
 static int audit_parse(int argc, char **argv, struct audit_opts *o)
 {
-	static const struct option opts[] = {
-	        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-	        {"tsv", no_argument, NULL, 't'},          {"head", required_argument, NULL, 'H'},
-	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"tsv", no_argument, NULL, 't'},
+	                                     {"head", required_argument, NULL, 'H'},
+	                                     {"first", required_argument, NULL, 'F'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "c:jtH:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jtH:F:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -125,6 +146,9 @@ static int audit_parse(int argc, char **argv, struct audit_opts *o)
 			break;
 		case 'H':
 			o->head = optarg;
+			break;
+		case 'F':
+			o->first = optarg;
 			break;
 		case 'h':
 			fputs(AUDIT_USAGE_TEXT, stdout);
@@ -141,7 +165,68 @@ static int audit_parse(int argc, char **argv, struct audit_opts *o)
 	return 0;
 }
 
-/* With no file named, the configured audit log.  0 or -1 (said). */
+/*
+ * The name of log's i-th rotated file as logrotate names it (LOG.1,
+ * LOG.2.gz, ...: delaycompress), malloc'd, or NULL when there is none.
+ */
+static char *audit_rotated_name(const char *log, unsigned i)
+{
+	struct stat st;
+	char *p = NULL;
+
+	if (asprintf(&p, "%s.%u", log, i) >= 0 && lstat(p, &st) == 0)
+		return p;
+	free(p);
+	p = NULL;
+	if (asprintf(&p, "%s.%u.gz", log, i) >= 0 && lstat(p, &st) == 0)
+		return p;
+	free(p);
+	return NULL;
+}
+
+/*
+ * The rotated files of log, oldest first, then log itself, up to the first
+ * number missing, into o->files (and o->found): the whole history verify is
+ * to read (issue 18: the current file alone let its start be cut).  A gap
+ * leaves older files unread, and the numbers then show the history does
+ * not start at 1.  0 or -1 (said).
+ */
+static int audit_find_rotated(struct audit_opts *o, const char *log)
+{
+	size_t n = 0;
+	char *p, **v;
+
+	while (n < AUDIT_MAX_FILES && (p = audit_rotated_name(log, (unsigned)n + 1)) != NULL) {
+		free(p);
+		n++;
+	}
+	if ((v = calloc(n + 1, sizeof *v)) == NULL)
+		goto fail;
+	o->found = v;
+	o->n_files = n + 1;
+	for (size_t i = 0; i < n; i++) /* oldest first */
+		if ((v[n - 1 - i] = audit_rotated_name(log, (unsigned)i + 1)) == NULL)
+			goto fail;
+	if ((v[n] = strdup(log)) == NULL)
+		goto fail;
+	o->files = v;
+	return 0;
+fail:
+	fprintf(stderr, "vmscreen: audit log %s: out of memory, or rotated while read\n", log);
+	return -1;
+}
+
+/* Free what audit_find_rotated found. */
+static void audit_opts_free(struct audit_opts *o)
+{
+	for (size_t i = 0; o->found != NULL && i < o->n_files; i++)
+		free(o->found[i]);
+	free(o->found);
+	o->found = NULL;
+}
+
+/* With no file named, the configured audit log and its rotated files.
+ * 0 or -1 (said). */
 static int audit_default_file(struct audit_opts *o)
 {
 	char err[8192];
@@ -159,13 +244,10 @@ static int audit_default_file(struct audit_opts *o)
 		config_destroy(&cfg);
 		return -1;
 	}
-	snprintf(o->log, sizeof o->log, "%s", sc.audit_log);
+	int rc = audit_find_rotated(o, sc.audit_log);
 	spool_conf_free(&sc);
 	config_destroy(&cfg);
-	o->one[0] = o->log;
-	o->files = o->one;
-	o->n_files = 1;
-	return 0;
+	return rc;
 }
 
 /* 1 if s is 64 lowercase hex digits. */
@@ -197,10 +279,48 @@ static void audit_rec_fill(audit_reader *r, size_t n, audit_rec *rec, json_t **o
 		if (audit_is_hex(json_string_value(p)))
 			memcpy(rec->prev, json_string_value(p), SPOOL_SHA256_HEX);
 	}
+	if (rec->json && (p = json_object_get(o, "seq")) != NULL) {
+		rec->has_seq = 1;
+		if (json_is_integer(p) && json_integer_value(p) >= 1)
+			rec->seq = (long long)json_integer_value(p);
+	}
 	if (obj != NULL && rec->json)
 		*obj = o;
 	else
 		json_decref(o);
+}
+
+/* fopencookie's read and close for a gzFile. */
+static ssize_t audit_gz_read(void *c, char *buf, size_t size)
+{
+	int n = gzread((gzFile)c, buf, size > INT_MAX ? INT_MAX : (unsigned)size);
+
+	if (n < 0)
+		errno = EIO;
+	return n;
+}
+
+static int audit_gz_close(void *c)
+{
+	return gzclose((gzFile)c) == Z_OK ? 0 : EOF;
+}
+
+/* A rotated, compressed file (logrotate's LOG.2.gz and older), read as a
+ * stream: nobody appends to it, so there is no size to stop at. */
+static FILE *audit_open_gz(const char *path, off_t *limit)
+{
+	static const cookie_io_functions_t io = {.read = audit_gz_read, .close = audit_gz_close};
+	gzFile z = gzopen(path, "rb");
+	FILE *fp = z != NULL ? fopencookie(z, "rb", io) : NULL;
+
+	if (fp == NULL) {
+		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
+		if (z != NULL)
+			gzclose(z);
+		return NULL;
+	}
+	*limit = (off_t)INT64_MAX;
+	return fp;
 }
 
 /*
@@ -211,10 +331,13 @@ static void audit_rec_fill(audit_reader *r, size_t n, audit_rec *rec, json_t **o
  */
 static FILE *audit_open(const char *path, off_t *limit)
 {
-	FILE *fp = fopen(path, "rb");
+	size_t len = strlen(path);
+	FILE *fp;
 	struct stat st;
 
-	if (fp == NULL) {
+	if (len > 3 && strcmp(path + len - 3, ".gz") == 0)
+		return audit_open_gz(path, limit);
+	if ((fp = fopen(path, "rb")) == NULL) {
 		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
 		return NULL;
 	}
@@ -344,9 +467,58 @@ static int audit_not_json(audit_verify *v, const audit_rec *c, audit_reader *r)
 	return 1;
 }
 
+/*
+ * The line's seq against the line before (issue 18: the hashes show a
+ * line changed, inserted or removed between two others, but not the
+ * oldest lines cut off; the numbers do).  The first numbered line must be
+ * --first (1 unless older files were deleted on purpose), or 1 after
+ * unnumbered lines of an older version; each next one its predecessor's
+ * plus one.  0 fine, 1 a break.
+ */
+static int audit_check_seq(audit_verify *v, const audit_rec *c)
+{
+	long long want = v->last_seq ? v->last_seq + 1 : v->unseq > 0 ? 1 : v->first;
+
+	if (!c->has_prev)
+		return 0; /* written before the chain began: counted as such */
+	if (!c->has_seq && v->last_seq == 0)
+		return v->unseq++, 0; /* written before lines were numbered */
+	if (!c->has_seq || c->seq == 0) {
+		audit_break(v, c, "no_seq",
+		            "has no valid \"seq\" after numbered lines: inserted (or written by a "
+		            "version without numbers after they began)");
+		return 1;
+	}
+	if (c->seq == want) {
+		if (v->last_seq == 0)
+			v->first_seq = c->seq;
+		v->last_seq = c->seq;
+		return 0;
+	}
+	if (v->last_seq == 0 && v->unseq == 0 && c->seq > want)
+		audit_break(v, c, "start_missing",
+		            "its seq is %lld but the history starts at %lld: lines %lld to %lld "
+		            "are missing (the oldest lines or files were cut; if rotated files "
+		            "were deleted on purpose, give --first %lld)",
+		            c->seq, want, want, c->seq - 1, c->seq);
+	else
+		audit_break(v, c, "seq",
+		            "its seq is %lld where %lld was due: lines were removed or renumbered",
+		            c->seq, want);
+	return 1;
+}
+
 /* Check one line against the ones before it: 0 fine, 1 a break (recorded
  * in v), -1 a read error. */
 static int audit_check(audit_verify *v, const audit_rec *c, audit_reader *r)
+{
+	int rc = audit_check_chain(v, c, r);
+
+	return rc != 0 ? rc : audit_check_seq(v, c);
+}
+
+/* The hash chain part of audit_check. */
+static int audit_check_chain(audit_verify *v, const audit_rec *c, audit_reader *r)
 {
 	if (c->torn) {
 		audit_break(v, c, "torn",
@@ -415,6 +587,9 @@ static void audit_report_json(const audit_verify *v, int rc, char *const *files,
 		out = json_pack("{s:b, s:o, s:I, s:s, s:I, s:s?}", "ok", 1, "files", arr, "lines",
 		                total, "head", v->heads[n - 1], "before_chain", (json_int_t)v->pre,
 		                "chain_from", v->chain_from[0] ? v->chain_from : NULL);
+		json_object_set_new(out, "first_seq", json_integer(v->first_seq));
+		json_object_set_new(out, "last_seq", json_integer(v->last_seq));
+		json_object_set_new(out, "unnumbered", json_integer(v->unseq));
 		if (v->want != NULL)
 			json_object_set_new(out, "recorded_head",
 			                    json_pack("{s:s, s:s, s:I}", "head", v->want, "file",
@@ -453,6 +628,13 @@ static int audit_report(const audit_verify *v, int rc, char *const *files, size_
 		printf("audit log %s: %ld lines before the chain began (written by a version "
 		       "without it)\n",
 		       files[0], v->pre);
+	if (v->unseq > 0)
+		printf("audit log %s: %ld lines have no seq (written by a version before lines "
+		       "were numbered): a cut among or before them cannot be found\n",
+		       files[0], v->unseq);
+	if (v->last_seq > 0)
+		printf("audit log %s: lines numbered %lld to %lld, none missing\n", files[n - 1],
+		       v->first_seq, v->last_seq);
 	if (v->chain_from[0] && strcmp(v->chain_from, AUDIT_ZERO) != 0)
 		printf("audit log %s: the chain continues from a line not given here (a "
 		       "rotated file?): prev %s\n",
@@ -477,7 +659,17 @@ static int audit_head_missing(audit_verify *v, size_t n)
 	return 1;
 }
 
-/* vmscreen audit verify [--config FILE] [--json] [--head HEX] [AUDIT_FILE...] */
+/* A seq given on the command line: a whole number from 1.  0 or -1. */
+static int audit_parse_seq(const char *s, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *out >= 1 ? 0 : -1;
+}
+
+/* vmscreen audit verify [--config FILE] [--json] [--head HEX] [--first SEQ] [FILE...] */
 static int audit_cmd_verify(int argc, char **argv)
 {
 	struct audit_opts o = {0};
@@ -492,8 +684,17 @@ static int audit_cmd_verify(int argc, char **argv)
 		        o.head);
 		return AUDIT_USAGE;
 	}
-	if (audit_default_file(&o) < 0)
+	v.first = 1;
+	if (o.first != NULL && audit_parse_seq(o.first, &v.first) < 0) {
+		fprintf(stderr,
+		        "vmscreen: --first %s: the seq of the oldest line kept, 1 or more\n",
+		        o.first);
 		return AUDIT_USAGE;
+	}
+	if (audit_default_file(&o) < 0) {
+		audit_opts_free(&o);
+		return AUDIT_USAGE;
+	}
 	v.want = o.head;
 	v.lines = calloc(o.n_files, sizeof *v.lines);
 	v.heads = calloc(o.n_files, sizeof *v.heads);
@@ -515,6 +716,7 @@ static int audit_cmd_verify(int argc, char **argv)
 		rc = audit_head_missing(&v, o.n_files);
 	rc = audit_report(&v, rc, o.files, o.n_files, o.json);
 out:
+	audit_opts_free(&o);
 	free(v.lines);
 	free(v.heads);
 	fflush(stdout);
@@ -614,8 +816,10 @@ static int audit_cmd_false_alarms(int argc, char **argv)
 
 	if (rc != 0)
 		return rc < 0 ? AUDIT_OK : rc;
-	if (audit_default_file(&o) < 0)
+	if (audit_default_file(&o) < 0) {
+		audit_opts_free(&o);
 		return AUDIT_USAGE;
+	}
 	r.files = o.files;
 	r.n = o.n_files;
 	while ((got = audit_next(&r, &rec, &e)) > 0) {
@@ -629,6 +833,7 @@ static int audit_cmd_false_alarms(int argc, char **argv)
 		json_decref(e);
 	}
 	audit_reader_close(&r);
+	audit_opts_free(&o);
 	fflush(stdout);
 	return got < 0 ? AUDIT_USAGE : AUDIT_OK;
 }

@@ -225,9 +225,13 @@ char *vms_strdup(const char *s);
 char *vms_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* util.c: atomic, durable replace of path (see util.c); 0 or -1, errno. */
 int vms_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* util.c: length of a control or bidirectional-override character at p
- * (one a terminal or a reader must not be shown raw), else 0. */
+/* util.c: length of a control, bidirectional, invisible or look-alike
+ * blank character at p (one a terminal or a reader must not be shown raw:
+ * controls, every Unicode format character, line and paragraph separators,
+ * variation selectors, Hangul fillers), else 0; *cp (when not NULL) its
+ * code point. */
 size_t vms_unsafe_char_len(const unsigned char *p);
+size_t vms_unsafe_char(const unsigned char *p, uint32_t *cp);
 void vms_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 char *vms_read_text(const char *path, size_t max, char *why, size_t whylen);
 char *vms_read_text_flags(const char *path, size_t max, int extra_flags, char *why, size_t whylen);

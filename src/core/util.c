@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,33 +131,78 @@ char *vms_next_word(char *s, char **save)
 	return t;
 }
 
+/* The code point of the UTF-8 sequence at p (NUL-terminated) and its
+ * length, or 0 when it is not a well-formed one. */
+static size_t vms_utf8_decode(const unsigned char *p, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf && (p[1] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+		return 2;
+	}
+	if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		return *cp >= 0x800 ? 3 : 0;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+		      (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+		return *cp >= 0x10000 && *cp <= 0x10ffff ? 4 : 0;
+	}
+	return 0;
+}
+
 /*
- * Byte length of a character at p that must not reach a terminal or a
- * reviewer's eyes as is, else 0: C0 controls but newline and tab, DEL, C1
- * controls (U+0080-U+009F), the bidirectional marks, embeddings,
- * overrides and isolates (U+061C, U+200E, U+200F, U+202A-U+202E,
- * U+2066-U+2069) that make text read in another order than it is stored,
- * and the invisible ones (U+200B-U+200D, U+2060, U+FEFF) that make two
- * names look alike.
+ * Code points that must not reach a terminal or a reviewer's eyes as they
+ * are: controls (C0 but newline and tab, DEL, C1); every format (Cf)
+ * character of Unicode 15 - the soft hyphen, the bidirectional marks,
+ * embeddings, overrides and isolates that make text read in another order
+ * than it is stored, the zero-width ones, the invisible operators
+ * U+2061-U+2064, the tag characters U+E0000-U+E007F; the line and
+ * paragraph separators; variation selectors; the combining grapheme
+ * joiner, Mongolian free variation selectors and the Khmer inherent
+ * vowels; the Hangul fillers (issue 18: U+00AD, U+2064, U+3164, U+FE0F,
+ * U+2028 and tags made "a.wav" twice in a reviewer's list).
  */
+static const struct {
+	uint32_t lo, hi;
+} vms_unsafe_ranges[] = {
+        {0x0000, 0x0008},   {0x000b, 0x001f},   {0x007f, 0x009f},   {0x00ad, 0x00ad},
+        {0x034f, 0x034f},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+        {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},   {0x115f, 0x1160},
+        {0x17b4, 0x17b5},   {0x180b, 0x180f},   {0x200b, 0x200f},   {0x2028, 0x202e},
+        {0x2060, 0x206f},   {0x3164, 0x3164},   {0xfe00, 0xfe0f},   {0xfeff, 0xfeff},
+        {0xffa0, 0xffa0},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+        {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe007f},
+        {0xe0100, 0xe01ef},
+};
+
+/* See internal.h. */
+size_t vms_unsafe_char(const unsigned char *p, uint32_t *cp)
+{
+	uint32_t c = 0;
+	size_t len = vms_utf8_decode(p, &c);
+
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof vms_unsafe_ranges / sizeof vms_unsafe_ranges[0]; i++)
+		if (c >= vms_unsafe_ranges[i].lo && c <= vms_unsafe_ranges[i].hi) {
+			if (cp != NULL)
+				*cp = c;
+			return len;
+		}
+	return 0;
+}
+
+/* Byte length of a character at p that must not be shown raw (see
+ * vms_unsafe_ranges), else 0. */
 size_t vms_unsafe_char_len(const unsigned char *p)
 {
-	if ((p[0] < 0x20 && p[0] != '\n' && p[0] != '\t') || p[0] == 0x7f)
-		return 1;
-	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-		return 2;
-	if (p[0] == 0xd8 && p[1] == 0x9c)
-		return 2; /* U+061C */
-	if (p[0] == 0xe2 && p[1] == 0x80 &&
-	    ((p[2] >= 0x8b && p[2] <= 0x8f) || (p[2] >= 0xaa && p[2] <= 0xae)))
-		return 3; /* U+200B-U+200F (zero-width and marks), U+202A-E */
-	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0xa0)
-		return 3; /* U+2060 word joiner */
-	if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-		return 3; /* U+FEFF zero-width no-break space */
-	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
-		return 3; /* U+2066-9 */
-	return 0;
+	return vms_unsafe_char(p, NULL);
 }
 
 /*

@@ -22,6 +22,8 @@
 
 #define SPOOL_AUDIT_CHUNK 65536
 #define SPOOL_AUDIT_TRIES 8
+#define SPOOL_AUDIT_SEQ_PEEK 128 /* {"prev":"HEX","seq":N, fits */
+#define SPOOL_AUDIT_SEQ_MAX 1000000000000000LL
 static const char spool_audit_zero[SPOOL_SHA256_HEX] =
         "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -133,17 +135,44 @@ static int spool_audit_rfind_nl(int fd, off_t end, off_t *nl)
 }
 
 /*
- * The hash of the last whole line (its bytes without the newline) of the
- * open file fd of size bytes: 1 and hex, 0 when the file holds no whole
- * line, -1 on a read error.  *torn: the file ends in a fragment (no final
- * newline), which is skipped.
+ * The seq of the line that starts at off in fd: the writer puts it right
+ * after prev ({"prev":"HEX","seq":N,...}), so the first bytes tell.  0 for
+ * a line written before lines were numbered (issue 18), -1 on a read error.
  */
-static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], int *torn)
+static long long spool_audit_seq_at(int fd, off_t off, off_t end)
+{
+	static const char head[] = "{\"prev\":\"", mid[] = "\",\"seq\":";
+	char buf[SPOOL_AUDIT_SEQ_PEEK + 1], *p;
+	size_t want = end - off < SPOOL_AUDIT_SEQ_PEEK ? (size_t)(end - off) : SPOOL_AUDIT_SEQ_PEEK;
+	ssize_t n = pread(fd, buf, want, off);
+	long long seq = 0;
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	p = buf + sizeof head - 1 + 64;
+	if ((size_t)n < sizeof head - 1 + 64 + sizeof mid || memcmp(buf, head, sizeof head - 1) ||
+	    memcmp(p, mid, sizeof mid - 1))
+		return 0;
+	for (p += sizeof mid - 1; *p >= '0' && *p <= '9' && seq < SPOOL_AUDIT_SEQ_MAX; p++)
+		seq = seq * 10 + (*p - '0');
+	return *p == ',' || *p == '}' ? seq : 0;
+}
+
+/*
+ * The hash and seq of the last whole line (its bytes without the newline)
+ * of the open file fd of size bytes: 1, hex and *seq (0: an unnumbered
+ * line), 0 when the file holds no whole line, -1 on a read error.  *torn:
+ * the file ends in a fragment (no final newline), which is skipped.
+ */
+static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], long long *seq,
+                            int *torn)
 {
 	off_t end = size, nl;
 	char last;
 
 	*torn = 0;
+	*seq = 0;
 	if (size == 0)
 		return 0;
 	if (pread(fd, &last, 1, size - 1) != 1)
@@ -159,6 +188,8 @@ static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], int 
 	/* end is just past the newline that ends the last whole line */
 	if (spool_audit_rfind_nl(fd, end - 1, &nl) < 0)
 		return -1;
+	if ((*seq = spool_audit_seq_at(fd, nl + 1, end - 1)) < 0)
+		return -1;
 	return spool_audit_hash_range(fd, nl + 1, end - 1, hex) < 0 ? -1 : 1;
 }
 
@@ -166,11 +197,12 @@ static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], int 
  * Where the chain continues from when the log holds no whole line: the
  * last line of the rotated predecessor AUDIT_PATH.1 (logrotate's default
  * rename, or copytruncate), read under a shared flock so that a writer
- * still appending to it finishes first; 64 zeros when there is none.  A
+ * still appending to it finishes first: its hash and seq (the new file's
+ * first line carries both on); 64 zeros and seq 0 when there is none.  A
  * predecessor that cannot be read is logged and the chain starts afresh
  * (verify will show the break) rather than stopping every audited action.
  */
-static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HEX])
+static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HEX], long long *seq)
 {
 	char rot[SPOOL_PATH_MAX + 3];
 	struct stat st;
@@ -193,7 +225,9 @@ static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HE
 	else if (!S_ISREG(st.st_mode))
 		errno = EINVAL;
 	else
-		r = spool_audit_tail(fd, st.st_size, hex, &torn);
+		r = spool_audit_tail(fd, st.st_size, hex, seq, &torn);
+	if (r <= 0)
+		*seq = 0;
 	if (r < 0) {
 		spool_log(LOG_WARNING, "audit log %s: cannot read %s to continue its chain: %s",
 		          audit_path, rot, strerror(errno));
@@ -243,18 +277,22 @@ static int spool_audit_open(const char *audit_path, struct stat *st)
 }
 
 /*
- * The line as written: "prev":"HEX" spliced in after the caller's leading
- * '{' (no comma for an empty object), a newline at the end, and one in
- * front when the file ends in a fragment, so that the fragment stays a
- * line of its own for verify to report instead of swallowing this one.
+ * The line as written: "prev":"HEX","seq":N spliced in after the caller's
+ * leading '{' (no comma for an empty object), a newline at the end, and
+ * one in front when the file ends in a fragment, so that the fragment
+ * stays a line of its own for verify to report instead of swallowing this
+ * one.  seq numbers every line from 1 across rotations (issue 18: a chain
+ * alone cannot show that its oldest lines were cut; a first line whose seq
+ * is not 1 can); after unnumbered lines of an older version it starts at 1.
  */
-static char *spool_audit_compose(const char *line, const char *prev, int torn, size_t *len)
+static char *spool_audit_compose(const char *line, const char *prev, long long seq, int torn,
+                                 size_t *len)
 {
 	const char *rest = line + 1;
 	int empty = rest[strspn(rest, " \t\r")] == '}';
 	char *buf = NULL;
-	int n = asprintf(&buf, "%s{\"prev\":\"%s\"%s%s\n", torn ? "\n" : "", prev, empty ? "" : ",",
-	                 rest);
+	int n = asprintf(&buf, "%s{\"prev\":\"%s\",\"seq\":%lld%s%s\n", torn ? "\n" : "", prev, seq,
+	                 empty ? "" : ",", rest);
 
 	if (n < 0)
 		return NULL;
@@ -269,12 +307,14 @@ static char *spool_audit_compose(const char *line, const char *prev, int torn, s
  * write is split, and makes "the last line" well defined while we hash it;
  * fsync makes the line durable before the caller goes on.  Cost per
  * append, under the lock: one backward scan from the end to the start of
- * the last line and one forward read of it to hash it (from the page
- * cache, as a rule); an empty log reads AUDIT_PATH.1's last line instead.
+ * the last line and one forward read of it to hash it and read its seq
+ * (from the page cache, as a rule); an empty log reads AUDIT_PATH.1's last
+ * line instead.
  */
 int spool_audit_append(const char *audit_path, const char *line)
 {
 	char prev[SPOOL_SHA256_HEX], *buf = NULL;
+	long long seq = 0;
 	struct stat st;
 	size_t len = 0;
 	int fd = -1, rc = -1, torn = 0, r;
@@ -285,16 +325,16 @@ int spool_audit_append(const char *audit_path, const char *line)
 	}
 	if ((fd = spool_audit_open(audit_path, &st)) < 0)
 		goto fail;
-	if ((r = spool_audit_tail(fd, st.st_size, prev, &torn)) < 0)
+	if ((r = spool_audit_tail(fd, st.st_size, prev, &seq, &torn)) < 0)
 		goto fail;
 	if (r == 0)
-		spool_audit_rotated(audit_path, prev);
+		spool_audit_rotated(audit_path, prev, &seq);
 	if (torn)
 		spool_log(LOG_WARNING,
 		          "audit log %s: ends in a partial line (a write cut short); the new line "
 		          "chains to the last whole one and `vmscreen audit verify` will report it",
 		          audit_path);
-	if ((buf = spool_audit_compose(line, prev, torn, &len)) == NULL)
+	if ((buf = spool_audit_compose(line, prev, seq + 1, torn, &len)) == NULL)
 		goto fail;
 	/* issue 6: on a full disk write(2) can land part of the line and then
 	 * fail; the next append would glue a whole line onto that fragment and

@@ -4,7 +4,8 @@
  * rejected/ that have not changed for that long.  hold/ is never touched:
  * a held item waits for a person however old it is.  Each removal is
  * audited before it happens, so the log never shows an item that simply
- * vanished.
+ * vanished.  An item the caller says to keep (an alert that links to it
+ * still waits in the outbox: issue 18) stays until it is not.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -23,7 +24,10 @@ struct retention_walk {
 	const char *audit_log;
 	time_t now;
 	int removed;
+	int kept; /* due, but kept for the caller */
 	int failed;
+	spool_keep_fn keep;
+	void *keep_arg;
 	spool_item *due; /* collected first: removing while walking a directory is not safe */
 	size_t n_due, cap_due;
 };
@@ -140,7 +144,9 @@ static void retention_sweep(const spool *sp, spool_state st, struct retention_wa
 		int lk = spool_lock(sp, "review", 1);
 		/* found again under the lock: a reviewer may have moved it */
 		if (lk >= 0 && spool_item_find(sp, w->due[i].id, &it) == 0 && it.state == st) {
-			if (retention_remove(sp, &it, w->audit_log, w->now) == 0)
+			if (w->keep != NULL && w->keep(sp, &it, w->keep_arg))
+				w->kept++;
+			else if (retention_remove(sp, &it, w->audit_log, w->now) == 0)
 				w->removed++;
 			else
 				w->failed = 1;
@@ -150,9 +156,11 @@ static void retention_sweep(const spool *sp, spool_state st, struct retention_wa
 }
 
 /* See spool.h. */
-int spool_expire(const spool *sp, const char *audit_log, time_t now)
+int spool_expire(const spool *sp, const char *audit_log, time_t now, spool_keep_fn keep,
+                 void *keep_arg)
 {
-	struct retention_walk w = {audit_log, now, 0, 0, NULL, 0, 0};
+	struct retention_walk w = {
+	        .audit_log = audit_log, .now = now, .keep = keep, .keep_arg = keep_arg};
 
 	if (sp->keep_days <= 0)
 		return 0;
@@ -162,5 +170,10 @@ int spool_expire(const spool *sp, const char *audit_log, time_t now)
 	if (w.removed > 0)
 		spool_log(LOG_NOTICE, "spool %s: %d item(s) older than %g day(s) removed", sp->name,
 		          w.removed, sp->keep_days);
+	if (w.kept > 0)
+		spool_log(LOG_INFO,
+		          "spool %s: %d item(s) past keep_days kept: an alert that links to them "
+		          "waits in the outbox",
+		          sp->name, w.kept);
 	return w.failed ? -1 : w.removed;
 }

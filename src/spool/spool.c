@@ -170,6 +170,12 @@ void spool_log(int prio, const char *fmt, ...)
 			n = 1;
 		} else if (n == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
 			*p = '?';
+		else if (n > 1 && vms_unsafe_char_len((const unsigned char *)p) > 0) {
+			/* issue 18: invisible and bidirectional characters too */
+			memmove(p + 1, p + n, strlen(p + n) + 1);
+			*p = '?';
+			n = 1;
+		}
 	}
 	spool_logger(prio, buf);
 }
@@ -275,9 +281,17 @@ int spool_name_ok(const char *name, const char **why)
 			return 0;
 		}
 		/* issue 10: a right-to-left override makes "evil\u202Evaw.exe"
-		 * read as "evilexe.wav" in a reviewer's list */
-		if (vms_unsafe_char_len(p) > 0) {
-			*why = "name contains a control or bidirectional-override character";
+		 * read as "evilexe.wav" in a reviewer's list; issue 18: an
+		 * invisible character (U+00AD, U+3164, a tag...) makes a second
+		 * "a.wav".  The reason names the code point for the log. */
+		static _Thread_local char cpwhy[96];
+		uint32_t cp;
+		if (vms_unsafe_char(p, &cp) > 0) {
+			snprintf(cpwhy, sizeof cpwhy,
+			         "name contains invisible, control or bidirectional character "
+			         "U+%04X",
+			         (unsigned)cp);
+			*why = cpwhy;
 			return 0;
 		}
 		p += len;
@@ -1012,9 +1026,10 @@ static int spool_claim_record(const spool *sp, const spool_item *it, const char 
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	spool_iso_time(&now, iso, sizeof iso);
-	o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "name", name, "claimed_at", iso,
-	              "bytes", (json_int_t)ci->size, "sha256", ci->sha256, "producer_uid",
-	              (json_int_t)ci->uid, "sidecar",
+	/* mode: the item is placed under at least this (issue 18) */
+	o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s}", "name", name, "claimed_at", iso,
+	              "mode", spool_mode_name(sp->mode), "bytes", (json_int_t)ci->size, "sha256",
+	              ci->sha256, "producer_uid", (json_int_t)ci->uid, "sidecar",
 	              ci->sidecar_error[0] ? "refused"
 	              : ci->sidecar_copied ? "copied"
 	                                   : "none",

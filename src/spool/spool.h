@@ -262,7 +262,9 @@ void spool_iso_time(const struct timespec *ts, char *buf, size_t len);
  * The log is a hash chain: each line is written with "prev" first, the
  * lowercase hex SHA-256 of the previous line's bytes (without its
  * newline).  The first line of an empty log chains to the last line of
- * AUDIT_PATH.1 when a rotation left one, else prev is 64 zeros.  A log
+ * AUDIT_PATH.1 when a rotation left one, else prev is 64 zeros.  "seq"
+ * follows prev: the line's number, the last line's (or AUDIT_PATH.1's
+ * last line's) plus one, 1 in a new log or after unnumbered lines.  A log
  * that ends in a fragment (a torn write) gets a newline first and the new
  * line chains to the last whole line, so that `vmscreen audit verify`
  * reports the fragment.
@@ -281,9 +283,13 @@ int spool_sha256_hex(const void *data, size_t len, char hex[SPOOL_SHA256_HEX]);
  * first ("expired").  Under the spool's review lock per item, so a
  * release from rejected/ is never half-removed.  Returns how many items
  * went, or -1.  Costs one walk of both directories and one verdict read
- * per item.
+ * per item.  keep (may be NULL) is asked about each item due, under the
+ * lock: nonzero keeps it whatever its age (issue 18: an alert that still
+ * waits in the outbox links to it); such items are counted in the log.
  */
-int spool_expire(const spool *sp, const char *audit_log, time_t now);
+typedef int (*spool_keep_fn)(const spool *sp, const spool_item *it, void *arg);
+int spool_expire(const spool *sp, const char *audit_log, time_t now, spool_keep_fn keep,
+                 void *keep_arg);
 
 /* Spools and the audit log as configured (shared by daemon and CLI). */
 typedef struct spool_conf {

@@ -169,9 +169,9 @@ class ChainFromTheDaemon(unittest.TestCase):
         # whoever can write the log can delete line 2 and recompute every prev:
         # the chain is intact again, but the kept head is gone
         forged, prev = [], ZERO
-        for l in ls[:1] + ls[2:]:
+        for n, l in enumerate(ls[:1] + ls[2:]):
             o = json.loads(l)
-            o["prev"] = prev
+            o["prev"], o["seq"] = prev, n + 1
             forged.append(json.dumps(o, separators=(",", ":")).encode())
             prev = sha(forged[-1])
         self.assertEqual(self.verify(forged).returncode, 0)
@@ -183,7 +183,8 @@ class ChainFromTheDaemon(unittest.TestCase):
     def test_a_line_being_written_is_not_taken_for_a_torn_one(self):
         ls = list(self.lines)
         write_lines(self.copy, ls)
-        line = b'{"prev":"%s","event":"verdict","by":"vmscreend"}' % sha(ls[-1]).encode()
+        line = b'{"prev":"%s","seq":%d,"event":"verdict","by":"vmscreend"}' % (
+            sha(ls[-1]).encode(), len(ls) + 1)
         with open(self.copy, "ab") as f:
             fcntl.flock(f, fcntl.LOCK_EX)  # as spool_audit_append holds it
             f.write(line[:20])
@@ -199,6 +200,61 @@ class ChainFromTheDaemon(unittest.TestCase):
         self.assertEqual(p.returncode, 0, out)
         self.assertIn("%d lines, chain intact, head %s" % (len(ls) + 1, sha(line)), out)
 
+    def test_oldest_lines_cut_are_named_even_with_the_head(self):
+        """issue 18: deleting the OLDEST lines left a chain that verified,
+        --head included (the first line kept just chains to a line not
+        given); every line's seq now shows the history does not start at 1."""
+        ls = list(self.lines)
+        self.assertEqual([json.loads(l)["seq"] for l in ls], list(range(1, len(ls) + 1)))
+        head = sha(ls[-1])
+        r = self.verify(ls, b"\n", "--head", head)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("lines numbered 1 to %d, none missing" % len(ls), r.stdout)
+        r = self.verify(ls[2:], b"\n", "--head", head)
+        self.assertBreak(r, 1, "its seq is 3 but the history starts at 1: lines 1 to 2 "
+                               "are missing")
+        j = json.loads(self.verify(ls[2:], b"\n", "--json").stdout)
+        self.assertEqual((j["ok"], j["line"], j["problem"]), (False, 1, "start_missing"))
+        # older files deleted on purpose: the operator says where it starts
+        r = self.verify(ls[2:], b"\n", "--first", "3", "--head", head)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(self.verify(ls[2:], b"\n", "--first", "0").returncode, 2)
+
+    def test_a_rechained_cut_is_named_by_its_numbers(self):
+        """A forger who deletes a line and recomputes every prev after it
+        but keeps the numbers leaves a gap in them."""
+        ls = list(self.lines)
+        forged, prev = [], sha(ls[1])
+        for l in ls[3:]:
+            o = json.loads(l)
+            o["prev"] = prev
+            forged.append(json.dumps(o, separators=(",", ":")).encode())
+            prev = sha(forged[-1])
+        self.assertBreak(self.verify(ls[:2] + forged), 3, "its seq is 4 where 3 was due")
+        # a line without a seq among numbered ones
+        o = json.loads(ls[2])
+        del o["seq"]
+        forged = ls[:2] + [json.dumps(o, separators=(",", ":")).encode()]
+        self.assertBreak(self.verify(forged), 3, "has no valid \"seq\"")
+
+    def test_a_log_of_an_older_version_without_numbers(self):
+        """Lines chained but not numbered (written before issue 18) still
+        verify, and verify says their start cannot be checked."""
+        old, prev = [], ZERO
+        for n in range(3):
+            old.append(b'{"prev":"%s","event":"verdict","n":%d}' % (prev.encode(), n))
+            prev = sha(old[-1])
+        r = self.verify(old)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("3 lines have no seq", r.stdout)
+        # the daemon's lines go on from 1 after them
+        new = [b'{"prev":"%s","seq":1,"event":"verdict"}' % prev.encode()]
+        r = self.verify(old + new)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("lines numbered 1 to 1, none missing", r.stdout)
+        new = [b'{"prev":"%s","seq":2,"event":"verdict"}' % prev.encode()]
+        self.assertBreak(self.verify(old + new), 4, "its seq is 2 where 1 was due")
+
     def test_not_json(self):
         ls = list(self.lines)
         ls[1] = b"garbage"
@@ -211,7 +267,8 @@ class ChainFromTheDaemon(unittest.TestCase):
               "note": "a quote\tof the customer", "finding": 0, "type": "phrasing",
               "category": "hostility", "rule": "hostility.shut_up", "evidence": "shut up",
               "words": "he said shut up and listen"}
-        line = json.dumps(dict([("prev", sha(ls[-1]))] + list(ev.items())),
+        line = json.dumps(dict([("prev", sha(ls[-1])), ("seq", len(ls) + 1)] +
+                               list(ev.items())),
                           separators=(",", ":")).encode()
         write_lines(self.copy, ls + [line])
         r = run("audit", "verify", self.copy)  # a chain Python wrote verifies too
@@ -263,21 +320,66 @@ class ChainOverTime(unittest.TestCase):
                       (d.audit, len(old), sha(old[-1])), r.stdout)
         self.assertIn("audit log %s: %d lines, chain intact, head %s" %
                       (d.audit, len(new), sha(new[-1])), r.stdout)
-        # alone, the new file says where its chain comes from
+        # issue 18: by default verify reads the rotated file too
         r = d.cli("audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("audit log %s.1: %d lines, chain intact" % (d.audit, len(old)),
+                      r.stdout)
+        self.assertIn("lines numbered 1 to %d, none missing" % (len(old) + len(new)),
+                      r.stdout)
+        # alone, the new file's start is missing: its numbers go on from .1
+        r = run("audit", "verify", d.audit)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("line 1: its seq is %d but the history starts at 1" % (len(old) + 1),
+                      r.stdout)
+        r = run("audit", "verify", "--first", str(len(old) + 1), d.audit)
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn("continues from a line not given here", r.stdout)
         self.assertIn(sha(old[-1]), r.stdout)
-        # in the wrong order the chain breaks at the first file's end
+        # in the wrong order the numbers break at the first line
         r = run("audit", "verify", d.audit, d.audit + ".1")
         self.assertEqual(r.returncode, 1, r.stdout)
-        self.assertIn("audit log %s: line %d:" % (d.audit, len(new)), r.stdout)
+        self.assertIn("audit log %s: line 1:" % d.audit, r.stdout)
         # the rotated file losing its last line shows across the two
         write_lines(d.audit + ".1", old[:-1])
         r = run("audit", "verify", d.audit + ".1", d.audit)
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("audit log %s.1: line %d: changed, or lines after it were removed" %
                       (d.audit, len(old) - 1), r.stdout)
+        self.assertEqual(d.stop(), 0)
+
+    def test_verify_reads_every_rotated_file_and_names_a_cut_start(self):
+        """issue 18: by default verify read only the current file, so the
+        start of the history (the rotated files) could be cut unseen.  Now
+        it reads LOG.N.gz ... LOG.1 LOG and checks the numbers from 1."""
+        d = self.d
+        d.start()
+        screen_and_decide(d, ["a.wav", "b.wav", "c.wav"])
+        os.rename(d.audit, d.audit + ".1")
+        screen_and_decide(d, ["e.wav", "f.wav", "g.wav"])
+        # logrotate again: .1 becomes .2.gz (compress, delaycompress)
+        subprocess.run(["gzip", "-n", d.audit + ".1"], check=True)
+        os.rename(d.audit + ".1.gz", d.audit + ".2.gz")
+        os.rename(d.audit, d.audit + ".1")
+        d.drop("h.wav", "clean")
+        d.wait_done(["h.wav"])
+        total = sum(1 for _ in raw_lines(d.audit + ".1")) + len(raw_lines(d.audit))
+        r = d.cli("audit", "verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout.splitlines()
+        self.assertTrue(out[0].startswith("audit log %s.2.gz: 5 lines, chain intact" %
+                                          d.audit), out)
+        self.assertTrue(out[1].startswith("audit log %s.1: " % d.audit), out)
+        self.assertTrue(out[2].startswith("audit log %s: " % d.audit), out)
+        self.assertIn("lines numbered 1 to %d, none missing" % (total + 5), r.stdout)
+        # the oldest file removed: the start is missing, and named
+        os.unlink(d.audit + ".2.gz")
+        r = d.cli("audit", "verify")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("audit log %s.1: line 1: its seq is 6 but the history starts at 1"
+                      % d.audit, r.stdout)
+        r = d.cli("audit", "verify", "--first", "6")
+        self.assertEqual(r.returncode, 0, r.stdout)
         self.assertEqual(d.stop(), 0)
 
     def test_older_lines_then_the_chain_then_a_torn_line(self):

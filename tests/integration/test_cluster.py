@@ -4,10 +4,12 @@ through a real redis-server on 127.0.0.1 (random port, no persistence).
 Twenty files are each screened once, by one node or the other; a single
 daemon is refused on a cluster's spool; while Redis is down /healthz says
 503 with the reason and the log says the node waits; when it is back the
-nodes carry on.  The kill -9 and outage run is tests/faults/test_cluster.py.
+nodes carry on.  issue 18: a node whose spool configuration (mode...)
+differs from the cluster's works nothing of it (log, /healthz, metrics).  The kill -9 and outage run is tests/faults/test_cluster.py.
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +148,60 @@ class Auth(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertIn("others can read it", r.stderr)
         finally:
+            a.close()
+            redis.stop()
+            shutil.rmtree(redis.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+@unittest.skipUnless(os.path.exists(REDIS_SERVER), "redis-server not installed")
+class ConfigDigest(unittest.TestCase):
+    """issue 18: two nodes that disagreed on a spool's mode released 4 of 10
+    flagged voicemails (the monitor node placed what it screened).  A node
+    whose spool configuration differs from the cluster's (the digest the
+    first node stored) works nothing of it and says so in the log,
+    /healthz and the metrics; a reload that makes them agree lets it work."""
+
+    def test_a_node_with_another_mode_claims_nothing(self):
+        redis = Redis().start()
+        a = Node("vm1", redis)
+        b = Node("vm2", redis, base=a)
+        try:
+            b.spools = [("vm", "monitor")]  # a gate spool everywhere else
+            b.write_config()
+            a.start()
+            wait_for(lambda: redis.cli("EXISTS", "vmscreen:config:vm") == "1", 30,
+                     "the first node's digest stored")
+            b.start()
+            wait_for(lambda: "configuration differs from the cluster's" in b.log_text(), 30,
+                     "the mismatch logged")
+            st, body = b.get("/healthz")
+            self.assertEqual(st, 503, body)
+            self.assertIn("spool vm: configuration differs from the cluster's", body)
+            wait_for(lambda: 'vmscreen_cluster_config_agrees{spool="vm"} 0' in
+                     b.get("/metrics")[1], 30, "the metric")
+            self.assertIn('vmscreen_cluster_config_agrees{spool="vm"} 1', a.get("/metrics")[1])
+            self.assertEqual(a.get("/healthz"), (200, "ok\n"))
+            names = ["f%d.wav" % i for i in range(6)]
+            for n in names:
+                a.drop(n, "flagged_1s")
+            w = a.wait_done(names, timeout=240)
+            self.assertEqual({n: w[n] for n in names}, {n: ["hold"] for n in names})
+            # b screened none of them: every verdict was made by a
+            for n in names:
+                self.assertEqual(a.verdict(n)[1]["mode"], "gate")
+            self.assertNotIn("-> released", b.log_text())
+            self.assertNotIn("-> hold", b.log_text())
+            # b's configuration made to agree by a reload: it works again
+            b.spools = [("vm", "gate")]
+            b.write_config()
+            b.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "agrees with the cluster's" in b.log_text(), 30, "agreement")
+            wait_for(lambda: b.get("/healthz") == (200, "ok\n"), 30, "b healthy")
+            self.assertEqual(b.stop(), 0)
+            self.assertEqual(a.stop(), 0)
+        finally:
+            b.close()
             a.close()
             redis.stop()
             shutil.rmtree(redis.dir, ignore_errors=True)

@@ -367,7 +367,8 @@ class ReviewCommands(unittest.TestCase):
         time.sleep(1.5)
         self.assertEqual(d.where().get(bidi), ["incoming"])
         self.assertEqual(d.where().get(zwsp), ["incoming"])
-        self.assertIn("control or bidirectional-override character", d.log_text())
+        self.assertIn("control or bidirectional character U+202E", d.log_text())
+        self.assertIn("control or bidirectional character U+200B", d.log_text())
         ida = d.verdict("a.wav")[1]["id"]
         r = d.cli("reject", ida, "--reason", "\x1b]0;pwned\x07\x1b[2J rude \u202eevil")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -379,6 +380,34 @@ class ReviewCommands(unittest.TestCase):
         r = d.cli("show", "--json", ida)
         self.assertNotIn("\u202e", r.stdout)
         self.assertEqual(json.loads(r.stdout)["review"][0]["reason"][-5:], "\u202eevil")
+
+    def test_invisible_characters_in_names_are_refused_and_named(self):
+        """issue 18: names with a soft hyphen, an invisible operator, a
+        Hangul filler, tag characters, a variation selector or a line
+        separator were claimed and shown as a second "a.wav".  They stay in
+        incoming/, and the log names the code point (never the raw
+        character)."""
+        d = self.d
+        d.start()
+        d.drop("a.wav", "flagged")
+        bad = {"a\u00ad.wav": "U+00AD", "a.wav\u2064": "U+2064", "\u3164a.wav": "U+3164",
+               "a\U000e0061.wav": "U+E0061", "a\ufe0f.wav": "U+FE0F",
+               "a\u2028.wav": "U+2028"}
+        for n in bad:
+            d.drop(n, "flagged")
+        d.wait_done(["a.wav"])
+        time.sleep(1.5)
+        w = d.where()
+        log = d.log_text()
+        for n, cp in bad.items():
+            self.assertEqual(w.get(n), ["incoming"], cp)
+            self.assertIn("invisible, control or bidirectional character " + cp, log)
+        for ch in ("\u00ad", "\u2064", "\u3164", "\U000e0061", "\ufe0f", "\u2028"):
+            self.assertNotIn(ch, log)
+        # nothing but a.wav was claimed: one verdict line in the audit log
+        self.assertEqual([a["name"] for a in d.audit_lines() if a["event"] == "verdict"],
+                         ["a.wav"])
+        self.assertEqual(d.stop(), 0)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to act as another user")
     def test_review_without_access_says_permission_denied(self):

@@ -3,7 +3,8 @@
 and rejected/ (audio, sidecar, claim record, verdict) once they have not
 changed for that long, each removal audited first as "expired"; hold/ is
 never touched, however old.  A real daemon on a real spool; the audit
-log's hash chain stays whole across the removals.
+log's hash chain stays whole across the removals.  issue 18: nothing an
+alert still waiting in the outbox (pending or parked) links to expires.
 """
 import os
 import subprocess
@@ -13,7 +14,7 @@ import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips  # noqa: E402
+from daemon_harness import CLI, DAEMON, Daemon, cleanup_clips, free_port  # noqa: E402
 
 KEEP_S = 6.0
 
@@ -64,6 +65,63 @@ class Retention(unittest.TestCase):
         r = subprocess.run([CLI, "audit", "verify", "--config", d.conf], capture_output=True,
                            text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.stop(), 0)
+
+    def test_nothing_an_undelivered_alert_links_to_expires(self):
+        """issue 18: keep_days removed a flagged call (monitor: released/)
+        and a rejected item while their alert still waited in the outbox,
+        so the supervisor's link 404ed.  They stay until the alert is gone."""
+        d = self.d
+        dead = "http://127.0.0.1:%d/hook" % free_port()  # nobody answers
+        spools = [("vm", "gate"), ("mon", "monitor")]
+        d.spools = spools
+        d.extra = ('webhooks = ( { name = "sup"; url = "%s"; format = "slack"; '
+                   'retry_base_s = 3600; } );\n' % dead)
+        text = d.config_text(spools).replace(
+            '"; }', '"; keep_days = %.8f; }' % (KEEP_S / 86400))
+        d.write_config(text)
+        d.start()
+        d.drop("m.wav", "flagged", spool="mon")
+        d.drop("c.wav", "clean", spool="mon")
+        d.drop("b.wav", "flagged")
+        d.wait_done(["m.wav", "c.wav"], spool="mon")
+        d.wait_done(["b.wav"])
+        idb = d.verdict("b.wav")[1]["id"]
+        self.assertEqual(d.cli("reject", idb, "--reason", "rude").returncode, 0)
+        t0 = time.time()
+        waiting = [f for f in os.listdir(d.outbox) if f.endswith(".json")]
+        self.assertGreaterEqual(len(waiting), 2)  # m's and b's alerts
+        mon_released = os.path.join(d.spool_path("mon"), "released")
+        rejected = os.path.join(d.spool_path("vm"), "rejected")
+
+        def has(path, stem):
+            return any(f.endswith("_%s.wav" % stem) for f in os.listdir(path))
+
+        # well past keep_days: c (no alert) went, m and b stay
+        end = t0 + KEEP_S + 20
+        while time.time() < end and has(mon_released, "c"):
+            time.sleep(0.3)
+        time.sleep(KEEP_S / 2)
+        self.assertFalse(has(mon_released, "c"))
+        self.assertTrue(has(mon_released, "m"))
+        self.assertTrue(has(rejected, "b"))
+        self.assertIn("kept: an alert that links to them waits in the outbox", d.log_text())
+        # parked counts as waiting too
+        park = os.path.join(d.outbox, "parked")
+        for f in os.listdir(d.outbox):
+            if f.endswith(".json"):
+                os.rename(os.path.join(d.outbox, f), os.path.join(park, f))
+        time.sleep(KEEP_S / 2)
+        self.assertTrue(has(mon_released, "m"))
+        self.assertTrue(has(rejected, "b"))
+        # once the alerts are gone (delivered, or removed by a person) they go
+        for f in os.listdir(park):
+            os.unlink(os.path.join(park, f))
+        end = time.time() + 20
+        while time.time() < end and (has(mon_released, "m") or has(rejected, "b")):
+            time.sleep(0.3)
+        self.assertFalse(has(mon_released, "m"))
+        self.assertFalse(has(rejected, "b"))
         self.assertEqual(d.stop(), 0)
 
     def test_bad_keep_days_refused(self):

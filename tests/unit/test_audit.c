@@ -2,7 +2,8 @@
  * test_audit.c - the audit log's hash chain (spool_audit_append): each
  * line's "prev" is the SHA-256 of the line before, recomputed here; an
  * empty log after a rotation continues from AUDIT.1; a torn last line is
- * not chained onto; lines longer than a read chunk; what is refused.
+ * not chained onto; lines longer than a read chunk; what is refused; every
+ * line's seq, which goes on across a rotation (issue 18).
  */
 #include <check.h>
 #include <errno.h>
@@ -95,13 +96,14 @@ static char *line_at(const char *text, int i)
 	return strndup(p, (size_t)(e - p));
 }
 
-/* The expected line: {"prev":"HEX", then the caller's text after '{'. */
-static void expect_line(const char *text, int i, const char *prev, const char *orig)
+/* The expected line: {"prev":"HEX","seq":N, then the caller's text after
+ * '{'. */
+static void expect_line(const char *text, int i, const char *prev, long seq, const char *orig)
 {
 	char want[4096];
 	char *got = line_at(text, i);
-	snprintf(want, sizeof want, "{\"prev\":\"%s\"%s%s", prev, orig[1] == '}' ? "" : ",",
-	         orig + 1);
+	snprintf(want, sizeof want, "{\"prev\":\"%s\",\"seq\":%ld%s%s", prev, seq,
+	         orig[1] == '}' ? "" : ",", orig + 1);
 	ck_assert_str_eq(got, want);
 	free(got);
 }
@@ -125,15 +127,15 @@ START_TEST(test_three_lines_chain)
 		ck_assert_int_eq(spool_audit_append(logp, in[i]), 0);
 	text = slurp(logp, &len);
 	ck_assert_uint_eq(text[len - 1], '\n');
-	expect_line(text, 0, ZERO, in[0]);
+	expect_line(text, 0, ZERO, 1, in[0]);
 	l = line_at(text, 0);
 	sha_hex(l, strlen(l), h);
 	free(l);
-	expect_line(text, 1, h, in[1]);
+	expect_line(text, 1, h, 2, in[1]);
 	l = line_at(text, 1);
 	sha_hex(l, strlen(l), h);
 	free(l);
-	expect_line(text, 2, h, in[2]);
+	expect_line(text, 2, h, 3, in[2]);
 	ck_assert_int_eq(count_nl(text, len), 3);
 	free(text);
 }
@@ -153,7 +155,7 @@ START_TEST(test_rotation_continues_from_dot1)
 	ck_assert_int_eq(rename(logp, rot), 0); /* logrotate's default */
 	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":3}"), 0);
 	text = slurp(logp, &len);
-	expect_line(text, 0, h, "{\"a\":3}");
+	expect_line(text, 0, h, 3, "{\"a\":3}");
 	free(text);
 	/* copytruncate: the log emptied in place, .1 holds the copy */
 	text = slurp(logp, &len);
@@ -167,14 +169,14 @@ START_TEST(test_rotation_continues_from_dot1)
 	ck_assert_int_eq(truncate(logp, 0), 0);
 	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":4}"), 0);
 	text = slurp(logp, &len);
-	expect_line(text, 0, h, "{\"a\":4}");
+	expect_line(text, 0, h, 4, "{\"a\":4}");
 	free(text);
 	/* no predecessor (or an empty one): 64 zeros */
 	ck_assert_int_eq(unlink(logp), 0);
 	ck_assert_int_eq(truncate(rot, 0), 0);
 	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":5}"), 0);
 	text = slurp(logp, &len);
-	expect_line(text, 0, ZERO, "{\"a\":5}");
+	expect_line(text, 0, ZERO, 1, "{\"a\":5}");
 	free(text);
 }
 END_TEST
@@ -197,7 +199,7 @@ START_TEST(test_torn_tail_is_not_chained_onto)
 	l = line_at(text, 1);
 	ck_assert_str_eq(l, "{\"prev\":\"12\",\"torn"); /* kept, a line of its own */
 	free(l);
-	expect_line(text, 2, h, "{\"a\":2}"); /* chained to the last whole line */
+	expect_line(text, 2, h, 2, "{\"a\":2}"); /* chained to the last whole line */
 	free(text);
 	/* a log that is nothing but a fragment: the chain starts afresh */
 	f = fopen(logp, "w");
@@ -205,7 +207,7 @@ START_TEST(test_torn_tail_is_not_chained_onto)
 	fclose(f);
 	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":3}"), 0);
 	text = slurp(logp, &len);
-	expect_line(text, 1, ZERO, "{\"a\":3}");
+	expect_line(text, 1, ZERO, 1, "{\"a\":3}");
 	free(text);
 }
 END_TEST
@@ -225,9 +227,55 @@ START_TEST(test_long_lines)
 	ck_assert_uint_gt(strlen(l), big);
 	sha_hex(l, strlen(l), h);
 	free(l);
-	expect_line(text, 2, h, "{\"a\":2}");
+	expect_line(text, 2, h, 3, "{\"a\":2}");
 	free(text);
 	free(line);
+}
+END_TEST
+
+/* issue 18: every line is numbered from 1, the numbers go on across a
+ * rotation (the first line of the new file carries the old file's last
+ * hash and seq on), and after lines of an older version without numbers
+ * they start at 1. */
+START_TEST(test_seq_across_rotation_and_after_old_lines)
+{
+	char h[65], *l, *text;
+	size_t len;
+	FILE *f = fopen(logp, "w");
+	fputs("{\"prev\":\"" ZERO "\",\"a\":0}\n", f); /* an older version's line */
+	fclose(f);
+	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":1}"), 0);
+	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":2}"), 0);
+	text = slurp(logp, &len);
+	l = line_at(text, 0);
+	sha_hex(l, strlen(l), h);
+	free(l);
+	expect_line(text, 1, h, 1, "{\"a\":1}");
+	l = line_at(text, 2);
+	sha_hex(l, strlen(l), h);
+	free(l);
+	free(text);
+	ck_assert_int_eq(rename(logp, rot), 0);
+	ck_assert_int_eq(spool_audit_append(logp, "{}"), 0);
+	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":4}"), 0);
+	text = slurp(logp, &len);
+	expect_line(text, 0, h, 3, "{}");
+	l = line_at(text, 0);
+	sha_hex(l, strlen(l), h);
+	free(l);
+	expect_line(text, 1, h, 4, "{\"a\":4}");
+	free(text);
+	/* a last line whose seq is not a number the writer wrote: from 1 */
+	f = fopen(logp, "a");
+	fputs("{\"prev\":\"" ZERO "\",\"seq\":x}\n", f);
+	fclose(f);
+	ck_assert_int_eq(spool_audit_append(logp, "{\"a\":5}"), 0);
+	text = slurp(logp, &len);
+	l = line_at(text, 2);
+	sha_hex(l, strlen(l), h);
+	free(l);
+	expect_line(text, 3, h, 1, "{\"a\":5}");
+	free(text);
 }
 END_TEST
 
@@ -258,6 +306,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_rotation_continues_from_dot1);
 	tcase_add_test(tc, test_torn_tail_is_not_chained_onto);
 	tcase_add_test(tc, test_long_lines);
+	tcase_add_test(tc, test_seq_across_rotation_and_after_old_lines);
 	tcase_add_test(tc, test_refused);
 	suite_add_tcase(s, tc);
 	return s;

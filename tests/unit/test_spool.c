@@ -88,6 +88,34 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* issue 18: names with invisible or look-alike characters were claimed
+ * and shown as identical items; every Unicode format character, the line
+ * and paragraph separators, variation selectors and Hangul fillers are
+ * refused, with the code point in the reason.  Visible non-ASCII is fine. */
+START_TEST(test_names_invisible)
+{
+	static const struct {
+		const char *name, *cp;
+	} bad[] = {
+	        {"a\u00ad.wav", "U+00AD"},      {"a\u2064.wav", "U+2064"},
+	        {"a\u3164.wav", "U+3164"},      {"a\U000E0041.wav", "U+E0041"},
+	        {"a\ufe0f.wav", "U+FE0F"},      {"a\u2028.wav", "U+2028"},
+	        {"a\u2029.wav", "U+2029"},      {"a\u200b.wav", "U+200B"},
+	        {"a\u180e.wav", "U+180E"},      {"a\u115f.wav", "U+115F"},
+	        {"a\uffa0.wav", "U+FFA0"},      {"a\U000E0100.wav", "U+E0100"},
+	        {"a\u034f.wav", "U+034F"},      {"a\u0600.wav", "U+0600"},
+	        {"a\U0001D173.wav", "U+1D173"}, {"a\u206a.wav", "U+206A"},
+	};
+	const char *why;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_msg(!spool_name_ok(bad[i].name, &why), "%s accepted", bad[i].cp);
+		ck_assert_ptr_nonnull(strstr(why, "invisible"));
+		ck_assert_msg(strstr(why, bad[i].cp) != NULL, "%s: %s", bad[i].cp, why);
+	}
+	ck_assert(spool_name_ok("caf\u00e9 \u00fcber \u4e2d\u6587 \U0001F600.wav", &why));
+}
+END_TEST
+
 START_TEST(test_ids)
 {
 	char a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1], back[SPOOL_ID_LEN + 1], file[128];
@@ -442,7 +470,8 @@ START_TEST(test_audit_append)
 	char *t = spool_read_file(p, 1000, err, sizeof err), want[256], h[SPOOL_SHA256_HEX];
 	/* chained: see test_audit.c */
 	ck_assert_int_eq(spool_sha256_hex(t, strcspn(t, "\n"), h), 0);
-	snprintf(want, sizeof want, "{\"prev\":\"%064d\",\"a\":1}\n{\"prev\":\"%s\",\"b\":2}\n", 0,
+	snprintf(want, sizeof want,
+	         "{\"prev\":\"%064d\",\"seq\":1,\"a\":1}\n{\"prev\":\"%s\",\"seq\":2,\"b\":2}\n", 0,
 	         h);
 	ck_assert_str_eq(t, want);
 	free(t);
@@ -530,6 +559,7 @@ static Suite *spool_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_names_invisible);
 	tcase_add_test(tc, test_ids);
 	tcase_add_test(tc, test_spool_open_rejects);
 	tcase_add_test(tc, test_claim_with_sidecar);
