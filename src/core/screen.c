@@ -53,6 +53,7 @@ void vms_worker_every_channel_heard(vms_worker *w, int on)
 typedef struct screen_hits {
 	vms_result *r;
 	const vms_word *const *words;
+	size_t n;                      /* words in the input being matched */
 	vms_severity min_alt_severity; /* hits only in a runner-up need this */
 	int alt;                       /* matching a runner-up hypothesis */
 	int nbest;                     /* ... a whole N-best guess, not the best path */
@@ -63,6 +64,7 @@ typedef struct screen_hits {
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_finding_rank(const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
+#define SCREEN_NUMBER_WORDS 3 /* in a row: a number read out (see screen_hit_in_number) */
 #define SCREEN_AGENT_MIN_SPEECH_S 0.5 /* less than this is a silent channel */
 #define SCREEN_AGENT_QUIET_DB 35.0    /* or this much quieter than the other */
 static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
@@ -333,6 +335,29 @@ static int screen_best_path_sure(const screen_hits *sh, double hs, double he)
 }
 
 /* A rule fired: record the words it matched as evidence. */
+/*
+ * Is a number word of the hit part of a number read out: a phone, account
+ * or card number ("five five five nine zero one two")?  Three or more
+ * number words in a row are one, as the learned layer and the open-line
+ * test read them (learned.c, openline.c): "nine zero" in it is no survey
+ * score, "ten" no rating.
+ */
+static int screen_hit_in_number(const screen_hits *sh, const vms_hit *h)
+{
+	for (size_t i = h->first; i <= h->last; i++) {
+		if (!vms_is_number_word(sh->words[i]->w))
+			continue;
+		size_t a = i, b = i;
+		while (a > 0 && vms_is_number_word(sh->words[a - 1]->w))
+			a--;
+		while (b + 1 < sh->n && vms_is_number_word(sh->words[b + 1]->w))
+			b++;
+		if (b - a + 1 >= SCREEN_NUMBER_WORDS)
+			return 1;
+	}
+	return 0;
+}
+
 static void screen_on_hit(const vms_hit *h, void *arg)
 {
 	screen_hits *sh = arg;
@@ -343,6 +368,8 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 	if (sh->alt && h->severity < sh->min_alt_severity)
 		return;
 	if (sh->nbest && h->first == h->last && screen_best_path_sure(sh, hs, he))
+		return;
+	if (screen_hit_in_number(sh, h))
 		return;
 	for (size_t i = 0; i < sh->r->n_findings; i++) {
 		const vms_finding *o = &sh->r->findings[i];
@@ -434,6 +461,7 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		if (agent >= 0 && c != agent)
 			continue;
 		vms_rules_input_channel(&in, r->words, r->n_words, c);
+		sh.n = in.n;
 		sh.alt = 0;
 		vms_rules_match(e->rules, in.text, in.n, screen_on_hit, &sh);
 		/* then with the lattice's alternatives for each word */
@@ -454,6 +482,7 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		if (c < 0 || (agent >= 0 && c != agent))
 			continue;
 		sh.channel = c;
+		sh.n = in.n;
 		vms_rules_match(e->rules, in.text, in.n, screen_on_hit, &sh);
 	}
 	vms_rules_input_free(&in);
