@@ -144,7 +144,7 @@ class Auth(unittest.TestCase):
             r = subprocess.run([DAEMON, "--config", a.conf, "--check", "--allow-root"],
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 1)
-            self.assertIn("others can read it", r.stderr)
+            self.assertIn("lets every account read or write it", r.stderr)
         finally:
             a.close()
             redis.stop()
