@@ -324,7 +324,7 @@ class WebhookTest(Base):
         p = self.driver(self.config(), self.subs(["vm6"]))
         self.assertEqual(p.returncode, 2)
         self.assertIn(self.secret_path, p.stderr)
-        self.assertIn("chmod 600", p.stderr)
+        self.assertIn("chmod o=", p.stderr)
         self.assertNotIn(self.secret.decode()[6:], p.stderr)
         self.assertEqual(self.rx.requests, [])
 
