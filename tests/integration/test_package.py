@@ -64,7 +64,8 @@ def arch():
 
 
 def setUpModule():
-    if FLAVOUR != "rel" or MISSING or not os.path.isdir(os.path.join(REPO, ".git")):
+    # .git is a file in a git worktree
+    if FLAVOUR != "rel" or MISSING or not os.path.exists(os.path.join(REPO, ".git")):
         return
     t0 = time.time()
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
