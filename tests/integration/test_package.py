@@ -528,13 +528,14 @@ class RealInstall(unittest.TestCase):
         install = ["install", "-m", "0640", "-o", "root", "-g", "vmscreen", "/dev/null"]
         secret, users = "/etc/vmscreen/hook.secret", "/etc/vmscreen/reviewers"
         for f in (secret, users):
+            self.addCleanup(lambda f=f: os.path.exists(f) and os.unlink(f))  # before the purge
             self.assertEqual(run(install + [f]).returncode, 0)
         self.assertEqual(self.screen("deliv.wav", "clean"), "released")  # after the recipe
 
         def cat(f):
             return run(["runuser", "-u", DELIVER, "--", "cat", f], errors="replace").returncode
         mine = [f for f in os.listdir(S + "/released") if "_deliv." in f]
-        self.assertEqual(len(mine), 2, mine)  # the audio and its verdict
+        self.assertEqual(len(mine), 3, mine)  # the audio, its verdict and claim record
         for f in mine:
             self.assertEqual(cat(S + "/released/" + f), 0, "delivery cannot read " + f)
         for f in os.listdir(S + "/hold"):
@@ -545,7 +546,7 @@ class RealInstall(unittest.TestCase):
             r = run(["runuser", "-u", DELIVER, "--", "flock", "-n", "-x", lk, "true"])
             self.assertNotEqual(r.returncode, 0, "delivery locks " + lk)
         for f in (secret, users):
-            os.unlink(f)
+            os.unlink(f)  # dpkg --purge leaves what it did not install
 
     def rotate(self):
         r = run(["logrotate", "-f", "-s", os.path.join(self.tmp, "logrotate.state"),
