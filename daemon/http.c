@@ -760,12 +760,14 @@ static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in
 	    reviewers_lookup(hc->users_file, "-", ck, sizeof ck, err, errlen) < 0)
 		return -1;
 	/* issue 18: every reviewer's password hash, and the key that makes
-	 * this server who it says it is, for the service account alone */
+	 * this server who it says it is, for the service account alone (the
+	 * key checked first by its own stricter rule, 0600) */
 	if (hc->users_file[0] && access(hc->users_file, F_OK) == 0 &&
 	    vms_private_file("http.users_file", hc->users_file, err, errlen) < 0)
 		return -1;
 	if (hc->tls && access(tls[1], F_OK) == 0 &&
-	    vms_private_file("http.tls_key", tls[1], err, errlen) < 0)
+	    (http_tls_key_private(tls[1], err, errlen) < 0 ||
+	     vms_private_file("http.tls_key", tls[1], err, errlen) < 0))
 		return -1;
 	return 1;
 }
