@@ -39,6 +39,7 @@
  * Not done: TLS to Redis (Debian's hiredis 0.14 has none; use a private
  * network or stunnel), Redis Cluster or Sentinel, spools added by a reload.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -57,6 +58,7 @@
 
 #include "daemon.h"
 #include "cluster.h"
+#include "conf/conf.h" /* vms_private_stat */
 
 #define CLUSTER_LEASE_MS 3000 /* scanner lease; renewed every second */
 #define CLUSTER_BLOCK_MS 500  /* XREADGROUP BLOCK */
@@ -94,8 +96,19 @@ struct cluster_config {
 enum { CLUSTER_CONFIG_UNKNOWN, CLUSTER_CONFIG_SAME, CLUSTER_CONFIG_DIFFERS };
 
 struct cluster_node {
-	char name[64];
+	char name[64]; /* shown: bytes outside a node name's alphabet are '_' */
 	long long pending;
+};
+
+/* issue 18: the scanner lease held by a client that is no node (no expiry,
+ * a longer one, a name no node may have, or this node's own name while it
+ * does not hold it): nothing is claimed from incoming/ meanwhile. */
+struct cluster_squat {
+	double since;     /* monotonic seconds the lease first looked foreign; 0 */
+	int reported;     /* logged, /healthz 503, metric 1 */
+	char holder[64];  /* shown */
+	long long ttl_ms; /* -1: no expiry */
+	double next_look; /* back-off between looks while it lasts */
 };
 
 static struct {
@@ -111,8 +124,11 @@ static struct {
 	redisContext *rd;    /* the cluster thread's alone */
 	pthread_mutex_t smu; /* everything below */
 	int up, down_logged;
+	char why[160];                 /* why Redis is not usable (for /healthz) */
 	double *lease_until;           /* per spool, monotonic seconds */
 	struct cluster_config *config; /* per spool */
+	struct cluster_squat *squat;   /* per spool: a lease no node holds */
+	int odd_names;                 /* consumers whose names are no node's */
 	long long xlen, pending_all, lag, announced_since;
 	struct cluster_node nodes[CLUSTER_NODES_MAX];
 	int n_nodes;
@@ -143,6 +159,24 @@ static int cluster_name_ok(const char *s, size_t max)
 	return 1;
 }
 
+/* A name from Redis (a consumer, a lease holder) as it may be shown in a
+ * log line or a metrics label: bytes outside a node name's alphabet become
+ * '_' (issue 18: a consumer named with a quote and a newline wrote lines
+ * of its own into /metrics).  1 when it was a valid node name as it was. */
+static int cluster_shown(const char *s, char *out, size_t len)
+{
+	size_t i = 0;
+	int ok = s != NULL && cluster_name_ok(s, len);
+
+	for (; s != NULL && s[i] != '\0' && i + 1 < len; i++)
+		out[i] = (isalnum((unsigned char)s[i]) && (unsigned char)s[i] < 0x80) ||
+		                         strchr("._:-", s[i]) != NULL
+		                 ? s[i]
+		                 : '_';
+	out[i] = '\0';
+	return ok;
+}
+
 /* "HOST:PORT" into cc; 0 or -1 with err. */
 static int cluster_parse_addr(const char *s, cluster_conf *cc, char *err, size_t errlen)
 {
@@ -165,7 +199,9 @@ static int cluster_parse_addr(const char *s, cluster_conf *cc, char *err, size_t
 	return 0;
 }
 
-/* The password file's first line; it must not be readable by others. */
+/* The password file's first line; only the service account and root may
+ * read it (issue 18: a group-readable one gave the delivery account the
+ * Redis password). */
 static int cluster_read_password(const char *path, cluster_conf *cc, char *err, size_t errlen)
 {
 	char why[512];
@@ -177,11 +213,8 @@ static int cluster_read_password(const char *path, cluster_conf *cc, char *err, 
 		         "cluster.password_file %.200s: not an absolute path to a file", path);
 		return -1;
 	}
-	if (st.st_mode & 0007) {
-		snprintf(err, errlen, "cluster.password_file %.200s: mode %04o: others can read it",
-		         path, (unsigned)(st.st_mode & 07777));
+	if (vms_private_stat("cluster.password_file", path, &st, -1, err, errlen) < 0)
 		return -1;
-	}
 	if ((text = spool_read_file(path, sizeof cc->password, why, sizeof why)) == NULL) {
 		snprintf(err, errlen, "cluster.password_file: %s", why);
 		return -1;
@@ -252,6 +285,7 @@ static void cluster_down(const char *why)
 	pthread_mutex_lock(&C.smu);
 	int was_up = C.up;
 	C.up = 0;
+	snprintf(C.why, sizeof C.why, "%s", why ? why : "");
 	for (size_t i = 0; i < C.n_sp; i++)
 		C.lease_until[i] = 0;
 	if (!C.down_logged || was_up)
@@ -430,6 +464,67 @@ static int cluster_config_ok(int i)
 	return ok;
 }
 
+/* Who holds spool i's lease, and for how long (GET, PTTL): 1 when it
+ * looks like no node's (see struct cluster_squat), with the holder shown
+ * and ttl.  Two round trips, made only while another holds it. */
+static int cluster_lease_foreign(size_t i, char *holder, size_t len, long long *ttl)
+{
+	redisReply *g = cluster_cmd("GET %s:scanner:%s", C.cc.group, C.sp[i].name);
+	redisReply *t = cluster_cmd("PTTL %s:scanner:%s", C.cc.group, C.sp[i].name);
+	int named = 0, foreign = 0;
+
+	*ttl = t != NULL && t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
+	holder[0] = '\0';
+	if (g != NULL && g->type == REDIS_REPLY_STRING)
+		named = cluster_shown(g->str, holder, len);
+	else if (g != NULL && g->type == REDIS_REPLY_ERROR)
+		snprintf(holder, len, "(not a string)");
+	if (g != NULL && g->type != REDIS_REPLY_NIL && *ttl != -2)
+		foreign = !named || *ttl == -1 || *ttl > CLUSTER_LEASE_MS ||
+		          strcmp(holder, C.cc.node) == 0;
+	freeReplyObject(g);
+	freeReplyObject(t);
+	return foreign;
+}
+
+/* Spool i's lease is not ours: say once (log, /healthz, metric) when it
+ * has looked foreign for two lease lengths (this node's own lease from
+ * before a restart expires sooner), and look less often meanwhile. */
+static void cluster_lease_watch(size_t i, double now)
+{
+	struct cluster_squat *q = &C.squat[i];
+	char holder[64];
+	long long ttl;
+
+	if (now < q->next_look)
+		return;
+	int foreign = cluster_lease_foreign(i, holder, sizeof holder, &ttl);
+	pthread_mutex_lock(&C.smu);
+	if (!foreign) {
+		if (q->reported)
+			dlog(LOG_NOTICE, "cluster: spool %s: the scanner lease is free of it again",
+			     C.sp[i].name);
+		memset(q, 0, sizeof *q);
+	} else {
+		if (q->since == 0)
+			q->since = now;
+		snprintf(q->holder, sizeof q->holder, "%s", holder);
+		q->ttl_ms = ttl;
+		if (!q->reported && now - q->since >= 2 * CLUSTER_LEASE_MS / 1000.0) {
+			dlog(LOG_ERR,
+			     "cluster: spool %s: the scanner lease %s:scanner:%s is held by \"%s\" "
+			     "(%s%lld ms), which no node sets: another Redis client holds it and "
+			     "incoming/ is not scanned (redis-cli DEL %s:scanner:%s)",
+			     C.sp[i].name, C.cc.group, C.sp[i].name, holder,
+			     ttl < 0 ? "no expiry, " : "expires in ", ttl < 0 ? 0 : ttl, C.cc.group,
+			     C.sp[i].name);
+			q->reported = 1;
+		}
+		q->next_look = now + (q->reported ? 5.0 : 1.0); /* back off */
+	}
+	pthread_mutex_unlock(&C.smu);
+}
+
 /* Take or renew each spool's scanner lease (SET NX PX, or the renew
  * script).  The lease counts locally from before the command was sent and
  * for 80% of its length, so this node stops scanning before Redis could
@@ -459,6 +554,15 @@ static void cluster_leases(void)
 		if (held && !ok)
 			dlog(LOG_WARNING, "cluster: spool %s: lost the scanner lease",
 			     C.sp[i].name);
+		if (ok) {
+			pthread_mutex_lock(&C.smu);
+			if (C.squat[i].reported)
+				dlog(LOG_NOTICE, "cluster: spool %s: scanner lease taken again",
+				     C.sp[i].name);
+			memset(&C.squat[i], 0, sizeof C.squat[i]);
+			pthread_mutex_unlock(&C.smu);
+		} else
+			cluster_lease_watch(i, cluster_now());
 	}
 }
 
@@ -468,6 +572,7 @@ static void cluster_stats(void)
 {
 	redisReply *l = cluster_cmd("XLEN %s", C.cc.stream);
 	redisReply *p = cluster_cmd("XPENDING %s %s", C.cc.stream, C.cc.group);
+	int odd = 0;
 
 	pthread_mutex_lock(&C.smu);
 	if (l != NULL && l->type == REDIS_REPLY_INTEGER)
@@ -483,11 +588,18 @@ static void cluster_stats(void)
 			if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
 				continue;
 			struct cluster_node *n = &C.nodes[C.n_nodes++];
-			snprintf(n->name, sizeof n->name, "%s", e->element[0]->str);
+			odd += !cluster_shown(e->element[0]->str, n->name, sizeof n->name);
 			n->pending = atoll(e->element[1]->str ? e->element[1]->str : "0");
 		}
 		C.lag = C.xlen - C.pending_all; /* acked entries are deleted */
 		C.announced_since = 0;
+		if (odd > C.odd_names)
+			dlog(LOG_WARNING,
+			     "cluster: %d consumer(s) of group %s hold entries under a name no "
+			     "node "
+			     "may have: a client other than vmscreend reads the stream",
+			     odd, C.cc.group);
+		C.odd_names = odd;
 	}
 	pthread_mutex_unlock(&C.smu);
 	freeReplyObject(l);
@@ -623,7 +735,10 @@ static int cluster_read(int room, int history)
 	                             C.cc.group, C.cc.node, room, CLUSTER_BLOCK_MS, C.cc.stream,
 	                             history ? "0" : ">");
 
-	if (r == NULL || (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0)) {
+	/* any error reply, not only NOGROUP: a stream key replaced by another
+	 * type (WRONGTYPE) answered at once, and the thread spun on it (issue
+	 * 18); dropping the connection backs off, logs and makes /healthz 503 */
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		char why[128];
 		snprintf(why, sizeof why, "%s", r ? r->str : C.rd->errstr);
 		freeReplyObject(r);
@@ -759,7 +874,8 @@ int cluster_start(const cluster_conf *cc, const spool *spools, size_t n, int que
 	C.sp = calloc(n ? n : 1, sizeof *C.sp);
 	C.lease_until = calloc(n ? n : 1, sizeof *C.lease_until);
 	C.config = calloc(n ? n : 1, sizeof *C.config);
-	if (C.sp == NULL || C.lease_until == NULL || C.config == NULL) {
+	C.squat = calloc(n ? n : 1, sizeof *C.squat);
+	if (C.sp == NULL || C.lease_until == NULL || C.config == NULL || C.squat == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -791,6 +907,9 @@ void cluster_stop(void)
 	free(C.sp);
 	free(C.lease_until);
 	free(C.config);
+	C.config = NULL;
+	free(C.squat);
+	C.squat = NULL;
 	C.started = 0;
 }
 
@@ -930,21 +1049,30 @@ int cluster_health(FILE *o)
 		return 0;
 	int bad = 0;
 	pthread_mutex_lock(&C.smu);
-	int up = C.up;
-	for (size_t i = 0; up && i < C.n_sp; i++)
+	if (!C.up) {
+		fprintf(o,
+		        "cluster: redis %s:%d unreachable: waiting (no claims, no new work)%s%s\n",
+		        C.cc.host, C.cc.port, C.why[0] ? ": " : "", C.why);
+		bad++;
+	}
+	for (size_t i = 0; C.up && i < C.n_sp; i++)
 		if (C.config[i].state == CLUSTER_CONFIG_DIFFERS) {
 			fprintf(o,
 			        "cluster: spool %s: configuration differs from the cluster's "
 			        "(digest %.12s here, %.12s in redis): not working it\n",
 			        C.sp[i].name, C.config[i].mine, C.config[i].theirs);
-			bad = 1;
+			bad++;
+		}
+	for (size_t i = 0; i < C.n_sp; i++)
+		if (C.squat[i].reported) {
+			fprintf(o,
+			        "cluster: spool %s: the scanner lease is held by \"%s\", which no "
+			        "node sets: incoming/ is not scanned\n",
+			        C.sp[i].name, C.squat[i].holder);
+			bad++;
 		}
 	pthread_mutex_unlock(&C.smu);
-	if (up)
-		return bad;
-	fprintf(o, "cluster: redis %s:%d unreachable: waiting (no claims, no new work)\n",
-	        C.cc.host, C.cc.port);
-	return 1;
+	return bad;
 }
 
 /* See cluster.h.  Values of the last stats (at most a second old). */
@@ -989,6 +1117,16 @@ void cluster_metrics(FILE *o)
 	for (size_t i = 0; i < C.n_sp; i++)
 		OUT("vmscreen_cluster_config_agrees{spool=\"%s\"} %d\n", C.sp[i].name,
 		    C.config[i].state == CLUSTER_CONFIG_SAME);
+	OUT("# HELP vmscreen_cluster_lease_foreign 1 while a client that is no node holds the "
+	    "spool's scanner lease.\n");
+	OUT("# TYPE vmscreen_cluster_lease_foreign gauge\n");
+	for (size_t i = 0; i < C.n_sp; i++)
+		OUT("vmscreen_cluster_lease_foreign{spool=\"%s\"} %d\n", C.sp[i].name,
+		    C.squat[i].reported);
+	OUT("# HELP vmscreen_cluster_foreign_consumers Consumers holding entries under a name "
+	    "no node may have.\n");
+	OUT("# TYPE vmscreen_cluster_foreign_consumers gauge\n");
+	OUT("vmscreen_cluster_foreign_consumers %d\n", C.odd_names);
 	OUT("# HELP vmscreen_cluster_scanner 1 while this node scans the spool.\n");
 	OUT("# TYPE vmscreen_cluster_scanner gauge\n");
 	for (size_t i = 0; i < C.n_sp; i++)

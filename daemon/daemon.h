@@ -123,5 +123,8 @@ void metrics_free(void);
 
 /* log: journald priority prefixes on stderr */
 #define dlog spool_log
+/* issue 18: a lock waited for longer than this is reported (/healthz 503,
+ * one log line): whoever holds it stops screening or decisions. */
+#define DAEMON_LOCK_STALL_S 10.0
 
 #endif

@@ -217,6 +217,12 @@ static int http_health(runtime *rt, FILE *o)
 			}
 		}
 	}
+	char lock[300];
+	double waited = spool_lock_stalled(lock, sizeof lock);
+	if (waited > DAEMON_LOCK_STALL_S) { /* issue 18: a lock someone holds */
+		fprintf(o, "lock %s: waited for %.0f s (another process holds it)\n", lock, waited);
+		bad++;
+	}
 	bad += cluster_health(o); /* issue 13: Redis unreachable */
 	if (bad == 0)
 		fprintf(o, "ok\n");
@@ -752,6 +758,16 @@ static int http_conf_load(const config_t *cfg, http_conf *hc, struct sockaddr_in
 	}
 	if (hc->users_file[0] &&
 	    reviewers_lookup(hc->users_file, "-", ck, sizeof ck, err, errlen) < 0)
+		return -1;
+	/* issue 18: every reviewer's password hash, and the key that makes
+	 * this server who it says it is, for the service account alone (the
+	 * key checked first by its own stricter rule, 0600) */
+	if (hc->users_file[0] && access(hc->users_file, F_OK) == 0 &&
+	    vms_private_file("http.users_file", hc->users_file, err, errlen) < 0)
+		return -1;
+	if (hc->tls && access(tls[1], F_OK) == 0 &&
+	    (http_tls_key_private(tls[1], err, errlen) < 0 ||
+	     vms_private_file("http.tls_key", tls[1], err, errlen) < 0))
 		return -1;
 	return 1;
 }

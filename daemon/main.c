@@ -225,6 +225,24 @@ static int main_check_startup(runtime *rt, char *err, size_t errlen)
 	return 0;
 }
 
+/* Issue 18: say once when a lock has been waited for too long (and once
+ * when it is taken again), as /healthz does. */
+static void main_lock_stall_log(void)
+{
+	static int logged;
+	char lock[300];
+	double waited = spool_lock_stalled(lock, sizeof lock);
+
+	if (waited > DAEMON_LOCK_STALL_S && !logged)
+		dlog(LOG_ERR,
+		     "lock %s: waited for %.0f s: another process holds it, and screening or "
+		     "decisions wait for it (fuser -v %s)",
+		     lock, waited, lock);
+	else if (waited <= DAEMON_LOCK_STALL_S && logged)
+		dlog(LOG_NOTICE, "locks: no wait longer than %.0f s any more", DAEMON_LOCK_STALL_S);
+	logged = waited > DAEMON_LOCK_STALL_S;
+}
+
 /* Free a watch set; locks and watches that also appear in keep stay. */
 static void main_free_watches(struct watch *w, size_t n, struct watch *keep, size_t nkeep)
 {
@@ -878,6 +896,7 @@ int main(int argc, char **argv)
 		}
 		if (now >= next_status) {
 			char st[256], msg[300];
+			main_lock_stall_log();
 			metrics_status(st, sizeof st);
 			snprintf(msg, sizeof msg, "STATUS=%s", st);
 			sd_notify(0, msg);

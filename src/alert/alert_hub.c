@@ -32,7 +32,8 @@
 #include <openssl/evp.h>
 
 #include "alert/alert_int.h"
-#include "vmscreen.h" /* vms_verdict_dumps */
+#include "conf/conf.h" /* vms_private_file */
+#include "vmscreen.h"  /* vms_verdict_dumps */
 
 #define HUB_DEFAULT_OUTBOX "/var/spool/vmscreen/outbox"
 
@@ -163,6 +164,26 @@ static void hub_sha_hex(const char *const *parts, size_t nparts, char *out, size
 	out[nhex] = '\0';
 }
 
+/* issue 18: a Slack or Teams incoming-webhook URL is the credential
+ * itself (whoever has it can post), so the file that holds it (the
+ * configuration, or the file it @includes) must be as private as a
+ * secret_file.  0, or -1 with err. */
+static int hub_url_private(const config_setting_t *s, alert_format fmt, const char *where,
+                           char *err, size_t errlen)
+{
+	const char *file = config_setting_source_file(config_setting_get_member(s, "url"));
+	char why[ALERT_ERR_MAX];
+
+	if (fmt == ALERT_FMT_STANDARD || file == NULL)
+		return 0; /* a standard hook's credential is its secret_file */
+	if (vms_private_file("the configuration holding its Slack/Teams URL", file, why,
+	                     sizeof why) < 0) {
+		snprintf(err, errlen, "%s: %s", where, why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads one `webhooks` group into h->hooks[idx]. */
 static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char *err,
                           size_t errlen)
@@ -219,6 +240,8 @@ static int hub_parse_hook(alert_hub *h, const config_setting_t *s, int idx, char
 		         where, format);
 		return -1;
 	}
+	if (hub_url_private(s, k->format, where, err, errlen) < 0)
+		return -1;
 	if (config_setting_get_member(s, "min_severity") &&
 	    !config_setting_lookup_string(s, "min_severity", &sev)) {
 		snprintf(err, errlen, "%s: min_severity must be a string", where);

@@ -324,16 +324,20 @@ static FILE *audit_open_gz(const char *path, off_t *limit)
 }
 
 /*
- * Open one file and note its size under a shared flock.  Writers append
- * whole lines under an exclusive one, so that size ends at a line: reading
- * no further, a line the daemon is writing meanwhile is not taken for a
- * torn one.  The lock is not kept (a long read must not stall the daemon).
+ * Open one file and note its size under the writers' lock, shared
+ * (spool_audit_lock, issue 18: not a flock on the log, which anyone who
+ * reads it could hold).  Writers append whole lines under it, so that size
+ * ends at a line: reading no further, a line the daemon is writing
+ * meanwhile is not taken for a torn one.  The lock is not kept (a long
+ * read must not stall the daemon); an account that cannot open it (it is
+ * the service's) reads without it.
  */
 static FILE *audit_open(const char *path, off_t *limit)
 {
 	size_t len = strlen(path);
 	FILE *fp;
 	struct stat st;
+	int lk;
 
 	if (len > 3 && strcmp(path + len - 3, ".gz") == 0)
 		return audit_open_gz(path, limit);
@@ -341,14 +345,14 @@ static FILE *audit_open(const char *path, off_t *limit)
 		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
 		return NULL;
 	}
-	while (flock(fileno(fp), LOCK_SH) < 0 && errno == EINTR)
-		;
+	lk = spool_audit_lock(path, 1, 0);
 	if (fstat(fileno(fp), &st) < 0) {
 		fprintf(stderr, "vmscreen: audit log %s: %m\n", path);
+		spool_unlock(lk);
 		fclose(fp);
 		return NULL;
 	}
-	flock(fileno(fp), LOCK_UN);
+	spool_unlock(lk);
 	*limit = st.st_size;
 	return fp;
 }

@@ -7,6 +7,8 @@
 #define VMS_CONF_H
 
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <libconfig.h>
 
 /* Parse and check path into cfg.  0, or -1 with err naming the file, the
@@ -17,5 +19,21 @@ int vms_conf_read(config_t *cfg, const char *path, char *err, size_t errlen);
  * or empty, else $VMSCREEN_CONFIG when env_ok and set, else the installed
  * VMS_SYSCONFDIR/vmscreend.conf.  The one place that order is written. */
 const char *vms_conf_path(const char *given, int env_ok);
+
+/* private.c (issue 18): only the service account and root may read a
+ * secret.  1 when group gid holds no account but root, owner, this
+ * process's account and the account named like the group; else 0 with the
+ * first other account's name in who.  Walks the group and the password
+ * database (NSS): for start-up and --check, not for every request. */
+int vms_group_private(gid_t gid, uid_t owner, char *who, size_t wholen);
+/* 0 when the file whose stat is st (fd open on it, or -1) is readable by
+ * the service account and root alone: owned by either, nothing for others,
+ * group bits only for a private group, no access ACL.  Else -1 with err
+ * naming what (e.g. "secret_file"), the path, who else can read it and the
+ * command that fixes it. */
+int vms_private_stat(const char *what, const char *path, const struct stat *st, int fd, char *err,
+                     size_t errlen);
+/* vms_private_stat of a path (stat follows a symlink: the file read). */
+int vms_private_file(const char *what, const char *path, char *err, size_t errlen);
 
 #endif

@@ -206,6 +206,24 @@ size_t vms_unsafe_char_len(const unsigned char *p)
 }
 
 /*
+ * Issue 18: a file root writes into the service's directories (`sudo
+ * vmscreen release` rewriting a verdict) must stay the service's, or the
+ * daemon can no longer rewrite or move it: as root, give the new file the
+ * owner and group of its directory (a state directory's group is the one
+ * its readers need: released/'s is the delivery group).  0 or -1.
+ */
+static int vms_write_owner(int fd, const char *dir)
+{
+	struct stat ds;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &ds) < 0)
+		return -1;
+	return ds.st_uid == 0 && ds.st_gid == 0 ? 0 : fchown(fd, ds.st_uid, ds.st_gid);
+}
+
+/*
  * The one atomic replace (issue 10: the spool, the outbox and the metrics
  * file each had their own, with different durability).  After OpenSMTPD's
  * queue_fs: a temp file created O_EXCL|O_NOFOLLOW beside the destination
@@ -239,6 +257,8 @@ int vms_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)) < 0)
 		return -1;
+	if (vms_write_owner(fd, dir) < 0)
+		goto tempfail;
 	for (size_t off = 0; off < len;) {
 		ssize_t w = write(fd, p + off, len - off);
 		if (w < 0 && errno == EINTR)

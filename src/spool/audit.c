@@ -21,7 +21,6 @@
 #define SPOOL_AUDIT_DEFAULT "/var/log/vmscreen/audit.jsonl"
 
 #define SPOOL_AUDIT_CHUNK 65536
-#define SPOOL_AUDIT_TRIES 8
 #define SPOOL_AUDIT_SEQ_PEEK 128 /* {"prev":"HEX","seq":N, fits */
 #define SPOOL_AUDIT_SEQ_MAX 1000000000000000LL
 static const char spool_audit_zero[SPOOL_SHA256_HEX] =
@@ -196,9 +195,10 @@ static int spool_audit_tail(int fd, off_t size, char hex[SPOOL_SHA256_HEX], long
 /*
  * Where the chain continues from when the log holds no whole line: the
  * last line of the rotated predecessor AUDIT_PATH.1 (logrotate's default
- * rename, or copytruncate), read under a shared flock so that a writer
- * still appending to it finishes first: its hash and seq (the new file's
- * first line carries both on); 64 zeros and seq 0 when there is none.  A
+ * rename, or copytruncate), read under the writers' lock the caller holds
+ * (a writer that opened the log before the rotation finishes first): its
+ * hash and seq (the new file's first line carries both on); 64 zeros and
+ * seq 0 when there is none.  A
  * predecessor that cannot be read is logged and the chain starts afresh
  * (verify will show the break) rather than stopping every audited action.
  */
@@ -218,8 +218,6 @@ static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HE
 			          audit_path, rot, strerror(errno));
 		return;
 	}
-	while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
-		;
 	if (fstat(fd, &st) < 0)
 		r = -1;
 	else if (!S_ISREG(st.st_mode))
@@ -236,43 +234,38 @@ static void spool_audit_rotated(const char *audit_path, char hex[SPOOL_SHA256_HE
 	close(fd);
 }
 
-/* Take fd's flock and fstat it: 1 when audit_path still names it, 0 when
- * a rotation renamed it meanwhile, -1 on an error. */
-static int spool_audit_lock(int fd, const char *audit_path, struct stat *st)
-{
-	struct stat now;
-
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (fstat(fd, st) < 0)
-		return -1;
-	return lstat(audit_path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
-}
-
 /*
- * Open the log for appending (and reading its last line) and take its
- * flock.  A writer that opened the file just before a rotation renamed it
- * would append to the predecessor after the new file's first line had
- * chained to the predecessor's last: once locked, the path must still name
- * the open file, else it is opened again.  The fd and its fstat, or -1.
+ * Open the log for appending (and reading its last line) under its
+ * private lock (lock.c, issue 18: a flock on the log itself could be held
+ * by anyone who could read the log, and froze every decision).  Every
+ * writer holds the lock from before it opens the file until its line is
+ * down, so the last line is well defined; logrotate renames without it,
+ * and a line written to the renamed file just then is still chained (the
+ * new file's first line reads it from AUDIT_PATH.1).  A log root creates
+ * (`sudo vmscreen release` on a new log) goes to its directory's owner.
+ * The fd and its fstat (and the lock in *lk), or -1.
  */
-static int spool_audit_open(const char *audit_path, struct stat *st)
+static int spool_audit_open(const char *audit_path, struct stat *st, int *lk)
 {
-	for (int i = 0; i < SPOOL_AUDIT_TRIES; i++) {
-		int fd = open(audit_path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		              0640);
-		int r = fd < 0 ? -1 : spool_audit_lock(fd, audit_path, st), e = errno;
+	char dir[SPOOL_PATH_MAX];
+	struct stat ds;
+	int fd, e;
 
-		if (r == 1)
-			return fd;
-		if (fd >= 0)
-			close(fd);
-		errno = e;
-		if (r < 0)
-			return -1;
+	if ((*lk = spool_audit_lock(audit_path, 0, 1)) < 0)
+		return -1;
+	fd = open(audit_path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd >= 0 && fstat(fd, st) == 0) {
+		snprintf(dir, sizeof dir, "%s", audit_path);
+		if (st->st_size == 0 && stat(dirname(dir), &ds) == 0)
+			spool_own_like(fd, &ds);
+		return fd;
 	}
-	errno = EAGAIN;
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	spool_unlock(*lk);
+	*lk = -1;
+	errno = e;
 	return -1;
 }
 
@@ -302,7 +295,7 @@ static char *spool_audit_compose(const char *line, const char *prev, long long s
 
 /*
  * Append one line, chained to the one before it (tamper evidence: see
- * spool.h).  O_APPEND makes each write land at the end; the flock keeps
+ * spool.h).  O_APPEND makes each write land at the end; the lock keeps
  * lines from different processes (daemon, reviewers) whole even if a
  * write is split, and makes "the last line" well defined while we hash it;
  * fsync makes the line durable before the caller goes on.  Cost per
@@ -317,13 +310,13 @@ int spool_audit_append(const char *audit_path, const char *line)
 	long long seq = 0;
 	struct stat st;
 	size_t len = 0;
-	int fd = -1, rc = -1, torn = 0, r;
+	int fd = -1, lk = -1, rc = -1, torn = 0, r;
 
 	if (line[0] != '{' || strchr(line, '\n') != NULL) {
 		errno = EINVAL; /* one compact JSON object, as jansson writes it */
 		goto fail;
 	}
-	if ((fd = spool_audit_open(audit_path, &st)) < 0)
+	if ((fd = spool_audit_open(audit_path, &st, &lk)) < 0)
 		goto fail;
 	if ((r = spool_audit_tail(fd, st.st_size, prev, &seq, &torn)) < 0)
 		goto fail;
@@ -339,7 +332,7 @@ int spool_audit_append(const char *audit_path, const char *line)
 	/* issue 6: on a full disk write(2) can land part of the line and then
 	 * fail; the next append would glue a whole line onto that fragment and
 	 * leave one line that is not JSON.  Cut a failed write back to where
-	 * the line started (every writer holds the flock). */
+	 * the line started (every writer holds the lock). */
 	if (spool_audit_write_all(fd, buf, len) < 0) {
 		int e = errno;
 		if (ftruncate(fd, st.st_size) < 0)
@@ -356,6 +349,7 @@ fail:
 		spool_log(LOG_ERR, "audit log %s: %s", audit_path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	spool_unlock(lk);
 	free(buf);
 	return rc;
 }

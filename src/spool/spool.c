@@ -72,7 +72,6 @@ static int spool_fs_find(const spool *sp, const char *idarg, spool_item *out);
 static int spool_fs_get(const spool *sp, spool_state st, const char *file, spool_item *out);
 static int spool_fs_gather(const spool *sp, spool_item *it);
 static int spool_fs_repair(const spool *sp);
-static int spool_fs_lock(const spool *sp, const char *which, int how);
 static int spool_fs_item_lock(const spool *sp, const spool_item *it);
 static int spool_fs_attempts(const spool *sp, const char *id, int bump);
 static void spool_fs_attempts_clear(const spool *sp, const char *id);
@@ -757,31 +756,6 @@ int spool_write_atomic(const char *path, const char *data, size_t len)
 	return spool_errno_class(e) == SPOOL_TEMPFAIL ? SPOOL_TEMPFAIL : SPOOL_ERR;
 }
 
-/* Advisory lock on SPOOL/.lock-WHICH: exclusive, or shared with
- * SPOOL_LOCK_SHARED; blocking with SPOOL_LOCK_WAIT.  One open and one
- * flock. */
-static int spool_fs_lock(const spool *sp, const char *which, int how)
-{
-	char path[SPOOL_PATH_MAX];
-	int fd, n;
-
-	n = snprintf(path, sizeof path, "%s/.lock-%s", sp->path, which);
-	if (n < 0 || (size_t)n >= sizeof path)
-		abort();
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640)) < 0)
-		return -1;
-	while (flock(fd, ((how & SPOOL_LOCK_SHARED) ? LOCK_SH : LOCK_EX) |
-	                         ((how & SPOOL_LOCK_WAIT) ? 0 : LOCK_NB)) < 0) {
-		if (errno == EINTR)
-			continue;
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 /* Release a spool_lock(). */
 void spool_unlock(int fd)
 {
@@ -867,10 +841,11 @@ static int spool_fs_init(const spool *sp, int create, char *err, size_t errlen)
 			return -1;
 		if (create < 0 && access(path, F_OK) < 0 && errno == ENOENT)
 			continue; /* --check: start-up will create it */
-		if (spool_dir_trusted(sp, path, 0, i == SPOOL_INCOMING, err, errlen) < 0)
+		if (spool_dir_trusted(sp, path, 0, i == SPOOL_INCOMING, err, errlen) < 0 ||
+		    spool_state_perm(sp, (spool_state)i, path, create != 0, err, errlen) < 0)
 			return -1;
 	}
-	return 0;
+	return spool_lock_dir_init(sp, create, err, errlen); /* lock.c */
 }
 
 /*
@@ -1286,6 +1261,8 @@ static int spool_fs_move(const spool *sp, const spool_item *it, spool_state to)
 	if (to == it->state)
 		return SPOOL_OK;
 	there.state = to;
+	if (to == SPOOL_RELEASED)
+		spool_give_released(sp, it, it->state); /* perm.c: the delivery group */
 	spool_item_companions(it, names);
 	for (int i = 0; i < SPOOL_NCOMP; i++) {
 		spool_path(sp, it->state, names[i], src, sizeof src);

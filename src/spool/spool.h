@@ -234,6 +234,38 @@ int spool_lock(const spool *sp, const char *which, int wait);
  * descriptor whatever the backend: spool_unlock closes it. */
 int spool_lock_shared(const spool *sp, const char *which);
 void spool_unlock(int fd);
+/*
+ * lock.c (issue 18): locks only the service account and root can take.
+ * The fs backend's lock: SPOOL/.lock/WHICH in a 0700 directory of the
+ * spool's owner (SPOOL_LOCK_* in how).
+ */
+int spool_fs_lock(const spool *sp, const char *which, int how);
+/* Check (and with create > 0 make) SPOOL/.lock: the spool owner's, 0700.
+ * A missing one is fine otherwise (the first lock makes it).  0 or -1. */
+int spool_lock_dir_init(const spool *sp, int create, char *err, size_t errlen);
+/* The audit log's lock DIR/.NAME.lock (0600, the log's owner), exclusive
+ * or shared, waiting; without create only when it exists (a reader of a
+ * log no writer locks).  A descriptor for spool_unlock, or -1 with errno. */
+int spool_audit_lock(const char *audit_path, int shared, int create);
+/* Seconds the longest wait for a lock going on now has lasted (0: none),
+ * and that lock's path in what: /healthz reports it past a bound. */
+double spool_lock_stalled(char *what, size_t len);
+/* Running as root, give fd the owner and group of dir (a file root makes
+ * in the service's directories must stay the service's to rewrite). */
+void spool_own_like(int fd, const struct stat *dir);
+/*
+ * perm.c (issue 18): who may read a spool's states.  active/, hold/ and
+ * rejected/ are for the service account alone: nothing for others, and
+ * group bits only for a group holding no other account (checked with
+ * full, at start-up and --check: it walks the account database).
+ * released/ may belong to the delivery group, which the service account
+ * must be in: what is placed there is given that group.  0 or -1.
+ */
+int spool_state_perm(const spool *sp, spool_state st, const char *path, int full, char *err,
+                     size_t errlen);
+/* Give the files of an item about to move from state from to released/
+ * the group of released/ (the delivery group).  Logged when it cannot. */
+void spool_give_released(const spool *sp, const spool_item *it, spool_state from);
 
 /* Atomically create or replace any file (same steps as spool_put). */
 int spool_write_atomic(const char *path, const char *data, size_t len);
@@ -256,8 +288,8 @@ void spool_iso_time(const struct timespec *ts, char *buf, size_t len);
 
 /*
  * Audit log: JSON Lines, one object per line, appended with O_APPEND under
- * flock and fsynced before returning.  line is one compact JSON object
- * text starting with '{', without newline (else EINVAL).  0 or -1 (logged).
+ * the log's private lock (spool_audit_lock) and fsynced before returning.  line is one compact JSON
+ * object text starting with '{', without newline (else EINVAL).  0 or -1 (logged).
  *
  * The log is a hash chain: each line is written with "prev" first, the
  * lowercase hex SHA-256 of the previous line's bytes (without its

@@ -117,7 +117,10 @@ class Daemon:
                  self.outbox, items, self.extra if extra is None else extra))
 
     def write_config(self, text=None):
-        with open(self.conf + ".tmp", "w") as f:
+        # 0640 as installed: a config holding a Slack or Teams URL must be
+        # the service's and root's alone (issue 18)
+        fd = os.open(self.conf + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w") as f:
             f.write(self.config_text() if text is None else text)
         os.rename(self.conf + ".tmp", self.conf)
 

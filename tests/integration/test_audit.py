@@ -185,8 +185,10 @@ class ChainFromTheDaemon(unittest.TestCase):
         write_lines(self.copy, ls)
         line = b'{"prev":"%s","seq":%d,"event":"verdict","by":"vmscreend"}' % (
             sha(ls[-1]).encode(), len(ls) + 1)
-        with open(self.copy, "ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # as spool_audit_append holds it
+        # the writers' lock is DIR/.NAME.lock (issue 18), not the log itself
+        lock = os.path.join(os.path.dirname(self.copy), "." + os.path.basename(self.copy) + ".lock")
+        with open(self.copy, "ab") as f, open(os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)) as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)  # as spool_audit_append holds it
             f.write(line[:20])
             f.flush()
             p = subprocess.Popen([CLI, "audit", "verify", self.copy], stdout=subprocess.PIPE,
@@ -195,7 +197,7 @@ class ChainFromTheDaemon(unittest.TestCase):
             self.assertIsNone(p.poll())  # waits for the writer
             f.write(line[20:] + b"\n")
             f.flush()
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(lk, fcntl.LOCK_UN)
         out, _ = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, out)
         self.assertIn("%d lines, chain intact, head %s" % (len(ls) + 1, sha(line)), out)

@@ -146,7 +146,7 @@ class Auth(unittest.TestCase):
             r = subprocess.run([DAEMON, "--config", a.conf, "--check", "--allow-root"],
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 1)
-            self.assertIn("others can read it", r.stderr)
+            self.assertIn("lets every account read or write it", r.stderr)
         finally:
             a.close()
             redis.stop()
@@ -205,6 +205,66 @@ class ConfigDigest(unittest.TestCase):
             a.close()
             redis.stop()
             shutil.rmtree(redis.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
+@unittest.skipUnless(os.path.exists(REDIS_SERVER), "redis-server not installed")
+class ForeignClients(unittest.TestCase):
+    """issue 18: a Redis client with the password that is no node could
+    squat the scanner lease or replace the stream key, and the cluster
+    stopped claiming silently (/healthz 200); a consumer name with a quote
+    and newlines wrote lines of its own into /metrics."""
+
+    def setUp(self):
+        self.redis = Redis().start()
+        self.a = Node("vm1", self.redis)
+
+    def tearDown(self):
+        self.a.close()
+        self.redis.stop()
+        shutil.rmtree(self.redis.dir, ignore_errors=True)
+
+    def test_squatted_lease_replaced_stream_and_odd_consumer_are_noticed(self):
+        a, r = self.a, self.redis
+        a.start()
+        wait_for(lambda: a.get("/healthz") == (200, "ok\n"), 30, "healthz ok")
+        # a consumer named to inject metrics lines holds an entry
+        evil = 'x"} 1\nvmscreen_injected 1\n#'
+        # (in one script: the node's own XREADGROUP would take the entry first)
+        r.cli("EVAL", "redis.call('xadd', KEYS[1], '*', 'spool', 'vm', 'file', 'nothing') "
+              "return redis.call('xreadgroup', 'GROUP', 'vmscreen', ARGV[1], 'COUNT', '1', "
+              "'STREAMS', KEYS[1], '>')", "1", "vmscreen:items", evil)
+        wait_for(lambda: "vmscreen_cluster_foreign_consumers 1" in a.get("/metrics")[1], 10,
+                 "the odd consumer counted")
+        body = a.get("/metrics")[1]
+        self.assertFalse([ln for ln in body.split("\n") if ln.startswith("vmscreen_injected")],
+                         body)
+        self.assertIn('vmscreen_cluster_pending{node="x___1_vmscreen_injected_1__"}', body)
+        # the lease squatted: no expiry, a name no node sets
+        r.cli("DEL", "vmscreen:scanner:vm")
+        r.cli("SET", "vmscreen:scanner:vm", "intruder")
+        wait_for(lambda: a.get("/healthz")[0] == 503, 30, "healthz 503 on the squatted lease")
+        self.assertIn('spool vm: the scanner lease is held by "intruder"', a.get("/healthz")[1])
+        self.assertIn('vmscreen_cluster_lease_foreign{spool="vm"} 1', a.get("/metrics")[1])
+        self.assertIn('held by "intruder" (no expiry', a.log_text())
+        a.drop("sq.wav", "clean_1s")
+        time.sleep(2)
+        self.assertEqual(a.where()["sq.wav"], ["incoming"])
+        r.cli("DEL", "vmscreen:scanner:vm")
+        a.wait_done(["sq.wav"], timeout=120)
+        wait_for(lambda: a.get("/healthz") == (200, "ok\n"), 30, "healthz ok again")
+        # the stream key replaced by a string: said, backed off, not spun on
+        r.cli("DEL", "vmscreen:items")
+        r.cli("SET", "vmscreen:items", "gone")
+        wait_for(lambda: a.get("/healthz")[0] == 503, 30, "healthz 503 on a replaced stream")
+        self.assertIn("WRONGTYPE", a.get("/healthz")[1])
+        time.sleep(3)
+        self.assertLessEqual(a.log_text().count("WRONGTYPE"), 3, "logged on every try")
+        r.cli("DEL", "vmscreen:items")
+        wait_for(lambda: a.get("/healthz") == (200, "ok\n"), 30, "healthz ok after the stream")
+        a.drop("after.wav", "clean_1s")
+        a.wait_done(["after.wav"], timeout=120)
+        self.assertEqual(a.stop(), 0)
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")

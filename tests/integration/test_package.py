@@ -41,6 +41,10 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_harness import REPO, clip, cleanup_clips  # noqa: E402
+import test_accounts  # noqa: E402
+from test_accounts import manual_recipe  # noqa: E402
+
+DELIVER, PBX = "vmsdeliver18", "vmspbx18"  # the manual's deliver and pbx
 
 FLAVOUR = os.environ.get("VMS_FLAVOUR", "rel")
 TOOLS = ("dpkg-buildpackage", "dh", "fakeroot", "lintian", "git", "dpkg-parsechangelog")
@@ -60,7 +64,8 @@ def arch():
 
 
 def setUpModule():
-    if FLAVOUR != "rel" or MISSING or not os.path.isdir(os.path.join(REPO, ".git")):
+    # .git is a file in a git worktree
+    if FLAVOUR != "rel" or MISSING or not os.path.exists(os.path.join(REPO, ".git")):
         return
     t0 = time.time()
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
@@ -358,10 +363,15 @@ class CleanRoot(unittest.TestCase):
         self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, gid, 0o750))
         st = os.stat(self.p("etc/vmscreen/vmscreend.conf"))
         self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, gid, 0o640))
+        with open(self.p("etc/group")) as f:  # issue 18: the delivery group, vmscreen in it
+            dg = [l.strip().split(":") for l in f if l.startswith("vmscreen-delivery:")]
+        self.assertEqual(len(dg), 1, "no vmscreen-delivery group in the root")
+        self.assertIn("vmscreen", dg[0][3].split(","))
         for d in ("var/spool/vmscreen", "var/spool/vmscreen/outbox", "var/log/vmscreen",
                   "var/lib/vmscreen"):
             st = os.stat(self.p(d))
-            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (uid, gid, 0o750), d)
+            want = int(dg[0][2]) if d == "var/spool/vmscreen" else gid  # delivery enters
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (uid, want, 0o750), d)
         link = self.p("etc/systemd/system/multi-user.target.wants/vmscreend.service")
         self.assertTrue(os.path.islink(link), "vmscreend.service not enabled")
         self.assertEqual(os.readlink(link), "/lib/systemd/system/vmscreend.service")
@@ -417,6 +427,7 @@ class RealInstall(unittest.TestCase):
             self.skipTest("pocketsphinx-en-us not installed")
         self.had_user = run(["getent", "passwd", "vmscreen"]).returncode == 0
         self.had_group = run(["getent", "group", "vmscreen"]).returncode == 0
+        self.had_dgroup = run(["getent", "group", "vmscreen-delivery"]).returncode == 0
         self.proc = None
         self.tmp = tempfile.mkdtemp(prefix="vms-pkg-real-")
         self.addCleanup(self.cleanup)
@@ -433,6 +444,10 @@ class RealInstall(unittest.TestCase):
             run(["userdel", "vmscreen"])
         if not self.had_group and run(["getent", "group", "vmscreen"]).returncode == 0:
             run(["groupdel", "vmscreen"])
+        for u in (DELIVER, PBX):
+            run(["userdel", u])
+        if not self.had_dgroup:
+            run(["groupdel", "vmscreen-delivery"])
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def dpkg(self, *args):
@@ -496,6 +511,43 @@ class RealInstall(unittest.TestCase):
             time.sleep(0.2)
         self.fail("%s not screened in time\n%s" % (name, self.log_text()))
 
+    def accounts_recipe(self):
+        """issue 18: vmscreend(8)'s account recipe as written (its accounts
+        deliver and pbx made here under other names): the delivery account
+        reads released/ and not hold/, rejected/, the config, the
+        users_file, the secrets or the audit log, and takes no lock."""
+        for u in (DELIVER, PBX):
+            r = run(["useradd", "--system", "--user-group", "--no-create-home", u])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        S = "/var/spool/vmscreen/voicemail"
+        script = manual_recipe("/var/spool/vmscreen", S).replace(
+            test_accounts.DLV, DELIVER).replace(test_accounts.PBX, PBX).replace(
+            test_accounts.DGRP, "vmscreen-delivery").replace(test_accounts.SVC, "vmscreen")
+        r = run(["bash", "-euc", script])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        install = ["install", "-m", "0640", "-o", "root", "-g", "vmscreen", "/dev/null"]
+        secret, users = "/etc/vmscreen/hook.secret", "/etc/vmscreen/reviewers"
+        for f in (secret, users):
+            self.addCleanup(lambda f=f: os.path.exists(f) and os.unlink(f))  # before the purge
+            self.assertEqual(run(install + [f]).returncode, 0)
+        self.assertEqual(self.screen("deliv.wav", "clean"), "released")  # after the recipe
+
+        def cat(f):
+            return run(["runuser", "-u", DELIVER, "--", "cat", f], errors="replace").returncode
+        mine = [f for f in os.listdir(S + "/released") if "_deliv." in f]
+        self.assertEqual(len(mine), 3, mine)  # the audio, its verdict and claim record
+        for f in mine:
+            self.assertEqual(cat(S + "/released/" + f), 0, "delivery cannot read " + f)
+        for f in os.listdir(S + "/hold"):
+            self.assertNotEqual(cat(S + "/hold/" + f), 0, "delivery reads hold/" + f)
+        for f in ("/etc/vmscreen/vmscreend.conf", secret, users, "/var/log/vmscreen/audit.jsonl"):
+            self.assertNotEqual(cat(f), 0, "delivery reads " + f)
+        for lk in (S + "/.lock/review", "/var/log/vmscreen/.audit.jsonl.lock"):
+            r = run(["runuser", "-u", DELIVER, "--", "flock", "-n", "-x", lk, "true"])
+            self.assertNotEqual(r.returncode, 0, "delivery locks " + lk)
+        for f in (secret, users):
+            os.unlink(f)  # dpkg --purge leaves what it did not install
+
     def rotate(self):
         r = run(["logrotate", "-f", "-s", os.path.join(self.tmp, "logrotate.state"),
                  "/etc/logrotate.d/vmscreen"])
@@ -518,6 +570,7 @@ class RealInstall(unittest.TestCase):
         self.start()
         self.assertEqual(self.screen("clean.wav", "clean"), "released")
         self.assertEqual(self.screen("rude.wav", "flagged"), "hold")
+        self.accounts_recipe()
         self.stop()
         audit = "/var/log/vmscreen/audit.jsonl"
         with open(audit) as f:

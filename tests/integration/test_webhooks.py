@@ -100,7 +100,8 @@ class Base(unittest.TestCase):
         text = 'outbox_dir = "%s";\nwebhooks = (\n  %s\n);\n' % (self.outbox,
                                                                ",\n  ".join(groups))
         path = os.path.join(self.dir, "vmscreend.conf")
-        with open(path, "w") as f:
+        # 0640: a config holding a Slack or Teams URL is a secret (issue 18)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as f:
             f.write(text)
         return path
 
@@ -323,7 +324,7 @@ class WebhookTest(Base):
         p = self.driver(self.config(), self.subs(["vm6"]))
         self.assertEqual(p.returncode, 2)
         self.assertIn(self.secret_path, p.stderr)
-        self.assertIn("chmod 600", p.stderr)
+        self.assertIn("chmod o=", p.stderr)
         self.assertNotIn(self.secret.decode()[6:], p.stderr)
         self.assertEqual(self.rx.requests, [])
 
