@@ -49,6 +49,9 @@ typedef struct vms_settings {
 	double learned_report;         /* its windows this probable are reported (low) */
 	double learned_hold;           /* ... and hold when probability times word
 	                                  confidence reaches this (medium) */
+	double learned_sure;           /* ... or when the probability alone reaches
+	                                  this and the words are heard at least */
+	double learned_sure_words;     /* this well (mean word confidence) */
 	double agent_lm_weight;        /* share of models_dir/agent.lm.bin (agent talk)
 	                                  joined to lm, 0..0.9; 0 = lm alone */
 	int phone_adapt;               /* telephone audio (sampled below 16 kHz) is
@@ -75,6 +78,9 @@ typedef struct vms_finding {
 	                      word confidence under a rule hit, or the classifier's
 	                      probability times the mean word confidence */
 	double score;      /* learned layer only: the classifier's probability */
+	double word_conf;  /* phrasing: the recogniser's confidence in the words
+	                      (lowest under a rule hit, mean over a learned window) */
+	const char *basis; /* phrasing: why this severity, in words (static) */
 } vms_finding;
 
 typedef struct vms_result {

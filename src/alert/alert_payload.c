@@ -250,6 +250,15 @@ static json_t *payload_standard(const json_t *verdict, const char *spool, const 
 		if (json_is_number(json_object_get(a, "confidence")))
 			json_object_set_new(f, "confidence",
 			                    json_real(payload_num(a, "confidence")));
+		/* and what decided its severity (issue 17): the classifier's
+		 * probability, the recogniser's word confidence, the rule */
+		static const char *const inputs[] = {"score", "word_confidence"};
+		for (size_t k = 0; k < sizeof inputs / sizeof *inputs; k++)
+			if (json_is_number(json_object_get(a, inputs[k])))
+				json_object_set_new(f, inputs[k],
+				                    json_real(payload_num(a, inputs[k])));
+		if (json_is_string(json_object_get(a, "basis")))
+			json_object_set_new(f, "basis", json_string(payload_str(a, "basis", "")));
 		if ((excerpt = payload_excerpt(verdict, s, e)) != NULL)
 			json_object_set_new(f, "excerpt", excerpt);
 		json_array_append_new(findings, f);

@@ -51,6 +51,8 @@ static const struct conf_key conf_screening[] = {
         {"phone_adapt", CONF_BOOL, NULL},
         {"learned_report", CONF_NUM, NULL},
         {"learned_hold", CONF_NUM, NULL},
+        {"learned_sure", CONF_NUM, NULL},
+        {"learned_sure_words", CONF_NUM, NULL},
         {"agent_lm_weight", CONF_NUM, NULL},
         {NULL, 0, NULL},
 };

@@ -210,7 +210,9 @@ int vms_classifier_predict(const vms_classifier *c, const char *text, char *labe
 typedef struct vms_learned_params {
 	double report_prob; /* a window this probable is reported (low) */
 	double hold_conf;   /* ... and holds (medium) when probability times the
-	                       words' mean confidence reaches this */
+	                       words' mean confidence reaches this, */
+	double sure_prob;   /* or when the probability reaches this */
+	double sure_words;  /* with the words' mean confidence at least this */
 } vms_learned_params;
 /* Takes ownership of f's strings; 0 or -1 on out-of-memory. */
 typedef int (*vms_finding_cb)(void *arg, const vms_finding *f);

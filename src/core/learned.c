@@ -146,14 +146,26 @@ static int learned_emit(const learned_best *b, const vms_word *const *words,
 		                        words[i]->w);
 	vms_finding f = {.type = VMS_FINDING_PHRASING,
 	                 .category = vms_strdup(b->category),
-	                 .severity =
-	                         b->prob * b->conf >= p->hold_conf ? VMS_SEV_MEDIUM : VMS_SEV_LOW,
+	                 .severity = VMS_SEV_LOW,
+	                 .basis = "learned: probability x word confidence below learned_hold",
 	                 .start_s = words[b->span_first]->start_s,
 	                 .end_s = words[b->span_last]->end_s,
 	                 .evidence = vms_strdup(ev),
 	                 .rule = vms_strdupf("learned.%s", b->category),
 	                 .confidence = b->prob * b->conf,
-	                 .score = b->prob};
+	                 .score = b->prob,
+	                 .word_conf = b->conf};
+	/* See README "How it decides": a sure classifier on words the recogniser
+	 * heard fairly (telephone audio rarely gives more) holds as well as a
+	 * likely one on words heard clearly. */
+	if (b->prob * b->conf >= p->hold_conf) {
+		f.severity = VMS_SEV_MEDIUM;
+		f.basis = "learned: probability x word confidence reaches learned_hold";
+	} else if (b->prob >= p->sure_prob && b->conf >= p->sure_words) {
+		f.severity = VMS_SEV_MEDIUM;
+		f.basis = "learned: probability reaches learned_sure, words heard fairly "
+		          "(learned_sure_words)";
+	}
 	if (f.category == NULL || f.evidence == NULL || f.rule == NULL) {
 		free(f.category);
 		free(f.evidence);

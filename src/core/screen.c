@@ -64,7 +64,7 @@ typedef struct screen_hits {
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_finding_rank(const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
-#define SCREEN_NUMBER_WORDS 3 /* in a row: a number read out (see screen_hit_in_number) */
+#define SCREEN_NUMBER_WORDS 3         /* in a row: a number read out (see screen_hit_in_number) */
 #define SCREEN_AGENT_MIN_SPEECH_S 0.5 /* less than this is a silent channel */
 #define SCREEN_AGENT_QUIET_DB 35.0    /* or this much quieter than the other */
 static int screen_transcribe(vms_worker *w, const vms_audio *a, const vms_levels *lv, int agent,
@@ -382,11 +382,14 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 		                        sh->words[i]->w);
 	double conf = screen_hit_conf(sh, h);
 	vms_severity sev = h->severity;
+	const char *basis = "rule: the rule's own severity";
 	/* One word the decoder itself doubts is no reason to hold: "fuck"
 	 * behind "fun" at 0.004, "damn" for "just this once" at 0.03.  It is
 	 * still reported (low), and a phrase around it still holds. */
-	if (h->first == h->last && conf < SCREEN_ONE_WORD_CONF)
+	if (h->first == h->last && conf < SCREEN_ONE_WORD_CONF && sev > VMS_SEV_LOW) {
 		sev = VMS_SEV_LOW;
+		basis = "rule: one word the recogniser doubts, reported only";
+	}
 	vms_finding f = {.type = VMS_FINDING_PHRASING,
 	                 .category = vms_strdup(h->category),
 	                 .severity = sev,
@@ -394,7 +397,9 @@ static void screen_on_hit(const vms_hit *h, void *arg)
 	                 .end_s = sh->words[h->last]->end_s,
 	                 .evidence = vms_strdup(ev),
 	                 .rule = vms_strdup(h->rule_id),
-	                 .confidence = conf};
+	                 .confidence = conf,
+	                 .word_conf = conf,
+	                 .basis = basis};
 	if (screen_add_finding(sh->r, &f) < 0)
 		sh->failed = 1;
 }
@@ -456,7 +461,9 @@ static int screen_phrasing(const vms_engine *e, vms_result *r, const vms_wordseq
 		return -1;
 	screen_hits sh = {.r = r, .words = in.words, .min_alt_severity = VMS_SEV_MEDIUM};
 	const vms_learned_params lp = {.report_prob = e->settings.learned_report,
-	                               .hold_conf = e->settings.learned_hold};
+	                               .hold_conf = e->settings.learned_hold,
+	                               .sure_prob = e->settings.learned_sure,
+	                               .sure_words = e->settings.learned_sure_words};
 	for (int c = 0; c < r->channels; c++) {
 		if (agent >= 0 && c != agent)
 			continue;
@@ -727,6 +734,11 @@ json_t *vms_result_object(const vms_result *r)
 			                    json_real(screen_round(f->confidence, 0.001)));
 		if (f->score > 0)
 			json_object_set_new(a, "score", json_real(screen_round(f->score, 0.001)));
+		if (f->type == VMS_FINDING_PHRASING)
+			json_object_set_new(a, "word_confidence",
+			                    json_real(screen_round(f->word_conf, 0.001)));
+		if (f->basis != NULL)
+			json_object_set_new(a, "basis", json_string(f->basis));
 		json_array_append_new(alerts, a);
 	}
 	json_object_set_new(o, "alerts", alerts);

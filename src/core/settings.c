@@ -88,6 +88,8 @@ void vms_settings_defaults(vms_settings *s)
 	s->learned = 1;
 	s->learned_report = 0.3; /* see README "How it decides" for the measurements */
 	s->learned_hold = 0.7;
+	s->learned_sure = 0.99; /* see README "How it decides" (issue 17) */
+	s->learned_sure_words = 0.5;
 	s->agent_lm_weight = 0; /* built and measured; off: see README */
 	s->phone_adapt = 1;     /* see README "Telephone audio" for the measurements */
 }
@@ -185,9 +187,11 @@ int vms_settings_apply(vms_settings *s, const config_setting_t *screening, const
 		s->learned = i;
 	if (config_setting_lookup_bool(g, "phone_adapt", &i))
 		s->phone_adapt = i;
-	static const char *const probs[] = {"learned_report", "learned_hold"};
-	double *dst[] = {&s->learned_report, &s->learned_hold};
-	for (size_t k = 0; k < 2; k++) {
+	static const char *const probs[] = {"learned_report", "learned_hold", "learned_sure",
+	                                    "learned_sure_words"};
+	double *dst[] = {&s->learned_report, &s->learned_hold, &s->learned_sure,
+	                 &s->learned_sure_words};
+	for (size_t k = 0; k < sizeof probs / sizeof *probs; k++) {
 		if (!settings_number(g, probs[k], &d))
 			continue;
 		if (!(d > 0 && d <= 1)) {

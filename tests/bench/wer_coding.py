@@ -14,7 +14,8 @@ transform does for other people.  Prints one line per coding and a last line
 """
 import json, os, re, subprocess, sys, tempfile
 
-KIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "eval")
+KIT = os.environ.get("VMS_EVAL_KIT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "eval")
 CODE = {"ulaw": ["-e", "u-law"], "alaw": ["-e", "a-law"], "gsm": ["-e", "gsm-full-rate"]}
 
 def words(text):

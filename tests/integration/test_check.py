@@ -53,12 +53,12 @@ def env():
     return e
 
 
-def run(*args, cwd=None, config_env=None):
+def run(*args, cwd=None, config_env=None, input_text=None):
     e = env()
     if config_env is not None:
         e["VMSCREEN_CONFIG"] = config_env
     return subprocess.run([VMSCREEN, *args], capture_output=True, text=True, env=e,
-                          cwd=cwd, timeout=600)
+                          cwd=cwd, timeout=600, input=input_text)
 
 
 def json_lines(out):
@@ -823,6 +823,108 @@ class CheckAgreesWithDaemonTest(unittest.TestCase):
         default = run("check", "--json", "--no-config", files[2])
         self.assertEqual(json_lines(default.stdout)[0]["verdict"], "hold")
 
+
+
+class PhoneChannelTest(unittest.TestCase):
+    """Issue 17: telephone audio is decoded with the telephone transform
+    (models/phone.mllr), wideband audio without it, whatever came before."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vms-phone-")
+        cls.refs = {}
+        with open(os.path.join(EVAL_KIT, "real", "transcripts.tsv")) as f:
+            for line in f:
+                name, text = line.rstrip("\n").split("\t", 1)
+                src = os.path.join(EVAL_KIT, "real", name)
+                dst = os.path.join(cls.tmp, name)
+                subprocess.run(["sox", src, "-r", "8000", "-c", "1", "-e", "u-law", dst,
+                                "sinc", "300-3400"], check=True, capture_output=True,
+                               env={**os.environ, "SOX_OPTS": "-R"})
+                cls.refs[dst] = text.split()
+        cls.wide = os.path.join(EVAL_KIT, "real", "librivox-0880.wav")
+        cls.no_adapt = os.path.join(cls.tmp, "no-adapt.conf")
+        with open(cls.no_adapt, "w") as f:
+            f.write("screening = { phone_adapt = false; };\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def errors(self, *args):
+        r = run("check", "--json", *args, *sorted(self.refs))
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        errs = words = 0
+        for o in json_lines(r.stdout):
+            ref, hyp = self.refs[o["file"]], o["transcript"]["text"].split()
+            prev = list(range(len(hyp) + 1))
+            for i, x in enumerate(ref, 1):
+                cur = [i]
+                for j, y in enumerate(hyp, 1):
+                    cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+                prev = cur
+            errs, words = errs + prev[-1], words + len(ref)
+        return errs / words
+
+    def test_telephone_transform_lowers_word_errors_on_real_speech(self):
+        # real readers the transform never heard, through G.711 u-law
+        on, off = self.errors("--no-config"), self.errors("--config", self.no_adapt)
+        self.assertLess(on, off, f"WER with the transform {on:.3f}, without {off:.3f}")
+
+    def test_wideband_audio_after_telephone_audio_is_decoded_as_alone(self):
+        alone = json_lines(run("check", "--no-config", "--json", self.wide).stdout)
+        after = json_lines(run("check", "--no-config", "--json", sorted(self.refs)[0],
+                               self.wide).stdout)
+        self.assertEqual(alone[0]["transcript"], after[1]["transcript"])
+        off = json_lines(run("check", "--config", self.no_adapt, "--json", self.wide).stdout)
+        self.assertEqual(alone[0]["transcript"], off[0]["transcript"])
+
+    def test_missing_transform_is_a_clear_error(self):
+        models = os.path.join(self.tmp, "models")
+        shutil.copytree(os.path.join(ROOT, "models"), models, symlinks=True,
+                        ignore=shutil.ignore_patterns("corpus", "phone.mllr"))
+        e = env()
+        e["VMSCREEN_MODELS"] = models
+        r = subprocess.run([VMSCREEN, "check", "--no-config", self.wide], capture_output=True,
+                           text=True, env=e, timeout=300)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("phone.mllr", r.stderr)
+        self.assertIn("telephone transform", r.stderr)
+
+
+class DecisionInputsTest(unittest.TestCase):
+    """Issue 17: every phrasing finding says what decided its severity."""
+
+    def test_findings_carry_their_inputs(self):
+        r = run("check", "--no-config", "--json", "--text", "-",
+                input_text="you are a complete idiot and i do not care\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        alerts = json_lines(r.stdout)[0]["alerts"]
+        self.assertTrue(alerts)
+        for a in alerts:
+            self.assertIn("word_confidence", a)
+            self.assertTrue(a["basis"].startswith(("rule:", "learned:")), a)
+        learned = [a for a in alerts if a["rule"].startswith("learned.")]
+        for a in learned:
+            self.assertIn("score", a)
+
+    def test_a_number_read_out_is_no_survey_score(self):
+        r = run("check", "--no-config", "--json", "--text", "-", input_text=(
+            "please call me back on five five five nine zero one two thanks\n"
+            "remember a nine counts as a zero for me on the survey\n"))
+        res = json_lines(r.stdout)
+        self.assertEqual(res[0]["verdict"], "pass", res[0]["alerts"])
+        self.assertEqual(res[1]["verdict"], "hold")
+
+    def test_learned_sure_settings_are_checked(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("screening = { learned_sure = 1.5; };\n")
+        try:
+            r = run("check", "--config", f.name, "--text", "-", input_text="hello\n")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("learned_sure", r.stderr)
+        finally:
+            os.unlink(f.name)
 
 
 class RulesTest(unittest.TestCase):
