@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,7 @@
 #include <openssl/evp.h>
 
 #include "core/internal.h" /* vms_read_text_flags */
-#include "spool/spool.h"
+#include "spool/spool_int.h"
 
 #define SPOOL_TMP_PREFIX ".tmp-"
 #define SPOOL_TMP_STALE_S 60         /* temp files older than this are leftovers */
@@ -58,7 +57,6 @@ static int spool_fs_walk(const spool *sp, spool_state st,
 static int spool_errno_class(int e);
 static int spool_rename_noreplace(const char *from, const char *to);
 static int spool_item_fill(const spool *sp, spool_state st, const char *file, spool_item *it);
-static void spool_default_log(int prio, const char *msg);
 static int spool_mkdir(const char *path, char *err, size_t errlen);
 static int spool_write_all(int fd, const unsigned char *buf, ssize_t n);
 static void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
@@ -99,28 +97,12 @@ const spool_backend spool_backend_fs = {
 static const char *const spool_state_names[SPOOL_NSTATES] = {"incoming", "active", "released",
                                                              "hold", "rejected"};
 
-static spool_log_fn spool_logger = spool_default_log;
 static atomic_uint spool_tmp_counter;
-
-/* ---------------------------------------------------------------- logging */
-
-/* Default logger: one line on stderr with a <prio> prefix, which journald
- * turns into the message priority. */
-static void spool_default_log(int prio, const char *msg)
-{
-	fprintf(stderr, "<%d>%s\n", prio, msg);
-}
-
-/* Route the module's log lines elsewhere (the CLI prints plain text). */
-void spool_set_logger(spool_log_fn fn)
-{
-	spool_logger = fn ? fn : spool_default_log;
-}
 
 /* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0 when the
  * bytes there are not UTF-8 (stray continuation byte, overlong form,
  * surrogate, beyond U+10FFFF, truncated sequence). */
-static size_t spool_utf8_len(const unsigned char *p)
+size_t spool_utf8_len(const unsigned char *p)
 {
 	size_t n;
 	unsigned cp;
@@ -147,36 +129,6 @@ static size_t spool_utf8_len(const unsigned char *p)
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
-}
-
-/* printf-style logging through the configured logger; newlines and control
- * characters from file names are replaced so one event is one line. */
-void spool_log(int prio, const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	/* issue 6: bytes that are not UTF-8 (a hostile file name) become '?'
-	 * too; journald stores a line with such bytes as an opaque blob. */
-	for (char *p = buf; *p; p += n) {
-		n = spool_utf8_len((const unsigned char *)p);
-		if (n == 0) {
-			*p = '?';
-			n = 1;
-		} else if (n == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
-			*p = '?';
-		else if (n > 1 && vms_unsafe_char_len((const unsigned char *)p) > 0) {
-			/* issue 18: invisible and bidirectional characters too */
-			memmove(p + 1, p + n, strlen(p + n) + 1);
-			*p = '?';
-			n = 1;
-		}
-	}
-	spool_logger(prio, buf);
 }
 
 /* --------------------------------------------------------------- names */
