@@ -5,6 +5,7 @@
  * module's interface is spool.h; nothing outside src/spool/ includes this.
  *
  *   spool.c    the front end and, for now, the rest (being split up)
+ *   claim.c    the claim protocol (incoming/NAME to active/ID_NAME)
  *   name.c     names: states, producer file names, item ids, paths
  *   log.c      the module's log lines
  */
@@ -15,7 +16,9 @@
 
 #include "spool/spool.h"
 
-#define SPOOL_NCOMP 3 /* companions: sidecar, claim record, verdict */
+#define SPOOL_NCOMP 3                /* companions: sidecar, claim record, verdict */
+#define SPOOL_TMP_PREFIX ".tmp-"     /* a temp file: ours, or a producer's by convention */
+#define SPOOL_CLAIM_PREFIX ".claim-" /* incoming/.claim-ID_NAME: a claim in progress */
 
 /* name.c */
 /* Length of the well-formed UTF-8 sequence at p (1 to 4), or 0. */
@@ -25,5 +28,25 @@ size_t spool_utf8_len(const unsigned char *p);
 void spool_companion_name(const spool_item *it, const char *suffix, char *buf, size_t len);
 /* The item's companion file names, in move order (the audio goes last). */
 void spool_item_companions(const spool_item *it, char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64]);
+
+/* spool.c: the fs backend's file primitives and operations */
+/* Errors that go away by themselves (ENOSPC, EIO, EMFILE...) are
+ * SPOOL_TEMPFAIL; ENOENT is SPOOL_GONE, EEXIST SPOOL_EXISTS, the rest
+ * SPOOL_ERR. */
+int spool_errno_class(int e);
+/* rename(2) that fails with EEXIST instead of replacing. */
+int spool_rename_noreplace(const char *from, const char *to);
+/* Fill an item from a state-directory file name (a regular file, never
+ * following symlinks): 0, or -1. */
+int spool_item_fill(const spool *sp, spool_state st, const char *file, spool_item *it);
+/* The backend's put: atomic write of STATE/FILE. */
+int spool_fs_put(const spool *sp, spool_state st, const char *file, const char *data, size_t len);
+
+/* claim.c */
+/* The backend's claim (spool_claim in spool.h). */
+int spool_fs_claim(const spool *sp, const char *name, spool_item *out);
+/* Step 5 of a claim, also run by repair: the producer's sidecar (when it
+ * was copied) and then the hidden incoming/.claim-ID_NAME go. */
+void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
 
 #endif
