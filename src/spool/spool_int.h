@@ -6,6 +6,8 @@
  *
  *   spool.c    the front end and, for now, the rest (being split up)
  *   claim.c    the claim protocol (incoming/NAME to active/ID_NAME)
+ *   repair.c   repair after a crash: companions gathered, claims finished
+ *              or undone, leftovers removed
  *   name.c     names: states, producer file names, item ids, paths
  *   log.c      the module's log lines
  */
@@ -39,6 +41,8 @@ int spool_rename_noreplace(const char *from, const char *to);
 /* Fill an item from a state-directory file name (a regular file, never
  * following symlinks): 0, or -1. */
 int spool_item_fill(const spool *sp, spool_state st, const char *file, spool_item *it);
+/* The backend's find (spool_item_find in spool.h). */
+int spool_fs_find(const spool *sp, const char *idarg, spool_item *out);
 /* The backend's put: atomic write of STATE/FILE. */
 int spool_fs_put(const spool *sp, spool_state st, const char *file, const char *data, size_t len);
 
@@ -48,5 +52,10 @@ int spool_fs_claim(const spool *sp, const char *name, spool_item *out);
 /* Step 5 of a claim, also run by repair: the producer's sidecar (when it
  * was copied) and then the hidden incoming/.claim-ID_NAME go. */
 void spool_claim_finish(const spool *sp, const spool_item *it, int sidecar_copied);
+
+/* repair.c */
+/* The backend's gather and repair (spool_item_gather, spool_repair). */
+int spool_fs_gather(const spool *sp, spool_item *it);
+int spool_fs_repair(const spool *sp);
 
 #endif
