@@ -4,7 +4,10 @@
  * fs.c, its file primitives, and the item namers the backend needs.  The
  * module's interface is spool.h; nothing outside src/spool/ includes this.
  *
- *   spool.c    the front end and, for now, the rest (being split up)
+ *   spool.c    the front end: a spool value, and the calls that dispatch
+ *              through its backend table
+ *   fs.c       the fs backend: its table and state directories, moves,
+ *              atomic writes, walks, item locks and attempt counters
  *   claim.c    the claim protocol (incoming/NAME to active/ID_NAME)
  *   repair.c   repair after a crash: companions gathered, claims finished
  *              or undone, leftovers removed
@@ -19,7 +22,7 @@
 #include "spool/spool.h"
 
 #define SPOOL_NCOMP 3                /* companions: sidecar, claim record, verdict */
-#define SPOOL_TMP_PREFIX ".tmp-"     /* a temp file: ours, or a producer's by convention */
+#define SPOOL_TMP_PREFIX ".tmp-"     /* temp files: a claim's copy, vms_write_atomic's */
 #define SPOOL_CLAIM_PREFIX ".claim-" /* incoming/.claim-ID_NAME: a claim in progress */
 
 /* name.c */
@@ -31,7 +34,7 @@ void spool_companion_name(const spool_item *it, const char *suffix, char *buf, s
 /* The item's companion file names, in move order (the audio goes last). */
 void spool_item_companions(const spool_item *it, char names[SPOOL_NCOMP][SPOOL_FILE_MAX + 64]);
 
-/* spool.c: the fs backend's file primitives and operations */
+/* fs.c: the backend's file primitives, and operations the others use */
 /* Errors that go away by themselves (ENOSPC, EIO, EMFILE...) are
  * SPOOL_TEMPFAIL; ENOENT is SPOOL_GONE, EEXIST SPOOL_EXISTS, the rest
  * SPOOL_ERR. */
