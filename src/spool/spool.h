@@ -324,7 +324,7 @@ typedef int (*spool_keep_fn)(const spool *sp, const spool_item *it, void *arg);
 int spool_expire(const spool *sp, const char *audit_log, time_t now, spool_keep_fn keep,
                  void *keep_arg);
 
-/* Spools and the audit log as configured (shared by daemon and CLI). */
+/* Spools and the audit log as configured (spool_conf.c; shared by daemon and CLI). */
 typedef struct spool_conf {
 	spool *spools;
 	size_t n_spools;
