@@ -8,6 +8,11 @@
  * no writer of any user holds it open (spool_claim's lease), and only while the
  * bounded queue has room, so a burst of any size waits in incoming/ and
  * costs no memory.
+ *
+ * main() reads the options (main_options) and the configuration
+ * (main_load; main_check for --check), starts up (main_start_state, then
+ * main_start_work), runs main_loop until SIGTERM or SIGINT (SIGHUP:
+ * main_reload) and stops (main_stop).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -669,41 +674,28 @@ static void main_reload(void)
 	sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
 }
 
-/* Parse arguments, load everything, run the loop, stop cleanly. */
-int main(int argc, char **argv)
+/* --------------------------------------------------------------- start-up */
+
+/* The options: -1 to go on, else the exit status (--version, --help, a
+ * usage error).  --config sets config_path. */
+static int main_options(int argc, char **argv, int *allow_root, int *check_only)
 {
 	static const struct option opts[] = {
 	        {"config", required_argument, NULL, 'c'}, {"allow-root", no_argument, NULL, 'R'},
 	        {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-	char defconf[VMS_PATH_MAX], err[6144];
-	int opt, allow_root = 0, check_only = 0, sfd;
-	sigset_t sigs;
-	uint64_t wd_usec = 0;
-	double wd_next = 0, next_metrics = 0, next_status = 0, next_outbox = 0;
-	runtime *rt;
+	int opt;
 
-	/* Block the signals we handle before anything else, so a SIGTERM in
-	 * the first moments of start-up is read from the signalfd below (and
-	 * stops us cleanly) instead of killing the process; threads inherit
-	 * the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	snprintf(defconf, sizeof defconf, "%s/vmscreend.conf", VMS_SYSCONFDIR);
-	config_path = defconf;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'R':
-			allow_root = 1;
+			*allow_root = 1;
 			break;
 		case 'k':
-			check_only = 1;
+			*check_only = 1;
 			break;
 		case 'V':
 			printf("vmscreend %s\n", VMS_VERSION);
@@ -720,58 +712,74 @@ int main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
-	umask(027);
-	signal(SIGPIPE, SIG_IGN);
-	/* a claim holds a read lease while it copies; a writer opening the file
-	 * then breaks it, which the kernel signals with SIGIO (default: die) */
-	signal(SIGIO, SIG_IGN);
-	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
-	    (inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
-		dlog(LOG_ERR, "signalfd/inotify: %s", strerror(errno));
-		return 1;
-	}
-	metrics_init();
+	return -1;
+}
+
+/*
+ * Configuration load at start-up: the file is read once into peek, the
+ * root check reads its top level, then the runtime takes over what was
+ * parsed, and the cluster settings are read from it.  The runtime, or
+ * NULL (logged).  peek belongs to main(), whose frame outlives everything:
+ * the settings the runtime takes over still point back at it.
+ */
+static runtime *main_load(config_t *peek, int allow_root)
+{
+	char err[6144];
+	dconf pdc;
+	runtime *rt;
 
 	/* read once (src/conf): the root check needs only the top level */
-	config_t peek;
-	if (vms_conf_read(&peek, config_path, err, sizeof err) < 0) {
+	if (vms_conf_read(peek, config_path, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s", err);
-		return 1;
+		return NULL;
 	}
-	dconf pdc;
-	if (dconf_load(&peek, &pdc, err, sizeof err) < 0) {
+	if (dconf_load(peek, &pdc, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s: %s", config_path, err);
-		config_destroy(&peek);
-		return 1;
+		config_destroy(peek);
+		return NULL;
 	}
 	if (geteuid() == 0 && !allow_root && !pdc.allow_root) {
 		dlog(LOG_ERR,
 		     "refusing to run as root: run as the vmscreen user (see vmscreend(8)), "
 		     "or set allow_root = true / pass --allow-root");
-		config_destroy(&peek);
-		return 1;
+		config_destroy(peek);
+		return NULL;
 	}
 
 	/* the file is read once: the runtime takes over what was parsed */
-	if ((rt = runtime_load(config_path, &peek, 0, err, sizeof err)) == NULL) {
+	if ((rt = runtime_load(config_path, peek, 0, err, sizeof err)) == NULL) {
 		dlog(LOG_ERR, "%s", err);
-		return 1;
+		return NULL;
 	}
 	if (cluster_conf_load(&rt->cfg, &main_cc, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s: %s", config_path, err);
 		runtime_unref(rt);
-		return 1;
+		return NULL;
 	}
-	if (check_only) {
-		int ok = main_check_startup(rt, err, sizeof err) == 0;
-		if (ok)
-			printf("%s: OK (%zu spool(s), %d worker(s))\n", config_path,
-			       rt->sc.n_spools, rt->n_vw);
-		else
-			dlog(LOG_ERR, "%s", err);
-		runtime_unref(rt);
-		return ok ? 0 : 1;
-	}
+	return rt;
+}
+
+/* --check: say whether start-up would go ahead; the exit status. */
+static int main_check(runtime *rt)
+{
+	char err[6144];
+	int ok = main_check_startup(rt, err, sizeof err) == 0;
+
+	if (ok)
+		printf("%s: OK (%zu spool(s), %d worker(s))\n", config_path, rt->sc.n_spools,
+		       rt->n_vw);
+	else
+		dlog(LOG_ERR, "%s", err);
+	runtime_unref(rt);
+	return ok ? 0 : 1;
+}
+
+/* Start-up, first half: the queue and the workers' tables, the spools
+ * (directories, locks, watches), the audit log.  0, or -1 (logged). */
+static int main_start_state(runtime *rt)
+{
+	char err[6144];
+
 	D.current = rt;
 	D.n_workers = rt->n_vw;
 	D.q_cap = rt->dc.queue_size;
@@ -782,11 +790,11 @@ int main(int argc, char **argv)
 	D.threads = calloc((size_t)D.n_workers, sizeof *D.threads);
 	if (!D.q || !D.busy || !D.busy_used || !D.busy_since || !D.threads) {
 		dlog(LOG_ERR, "out of memory");
-		return 1;
+		return -1;
 	}
 	if (main_setup_spools(rt, &W, &NW, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s", err);
-		return 1;
+		return -1;
 	}
 	{ /* the audit log must be writable (and readable: each line is chained
 	   * to the last one) before we accept anything */
@@ -794,17 +802,27 @@ int main(int argc, char **argv)
 		              O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 		if (fd < 0) {
 			dlog(LOG_ERR, "audit log %s: %s", rt->sc.audit_log, strerror(errno));
-			return 1;
+			return -1;
 		}
 		close(fd);
 	}
+	return 0;
+}
+
+/* Start-up, second half: webhook delivery, repair after a crash, the
+ * workers, what active/ still holds, the cluster, the HTTP server.  0, or
+ * -1 (logged). */
+static int main_start_work(runtime *rt)
+{
+	char err[6144];
+
 	if ((D.hub = alert_hub_new(&rt->cfg, err, sizeof err)) == NULL) {
 		dlog(LOG_ERR, "%s: webhooks: %s", config_path, err);
-		return 1;
+		return -1;
 	}
 	if (alert_hub_start(D.hub) < 0) {
 		dlog(LOG_ERR, "cannot start webhook delivery");
-		return 1;
+		return -1;
 	}
 	for (size_t i = 0; i < NW && !main_cc.on; i++) { /* cluster: the scanner repairs */
 		int lk = spool_lock(&W[i].sp, "review", 1);
@@ -817,7 +835,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < D.n_workers; i++)
 		if (pthread_create(&D.threads[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
 			dlog(LOG_ERR, "cannot start worker thread %d", i);
-			return 1;
+			return -1;
 		}
 	for (size_t i = 0; i < NW && !main_cc.on; i++) { /* cluster: the stream has them */
 		main_scan_active(&W[i], 1);
@@ -829,18 +847,95 @@ int main(int argc, char **argv)
 			sps[i] = W[i].sp;
 		if (cluster_start(&main_cc, sps, NW, rt->dc.queue_size, err, sizeof err) < 0) {
 			dlog(LOG_ERR, "%s", err);
-			return 1;
+			return -1;
 		}
 	}
 	if (http_start(&rt->cfg, err, sizeof err) < 0) {
 		dlog(LOG_ERR, "%s: %s", config_path, err);
-		return 1;
+		return -1;
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
-		wd_usec = 0;
-	dlog(LOG_NOTICE, "vmscreend %s ready: %zu spool(s), %d worker(s), config %s", VMS_VERSION,
-	     NW, D.n_workers, config_path);
-	sd_notify(0, "READY=1\nSTATUS=ready");
+	return 0;
+}
+
+/* -------------------------------------------------------------- main loop */
+
+/* When the main loop's timers next fire (monotonic seconds). */
+struct main_timers {
+	double wd_next, next_metrics, next_status, next_outbox;
+};
+
+/* One tick of one spool outside cluster mode: retry what active/ holds,
+ * look at incoming/ when due or told to, expire. */
+static void main_tick_spool(struct watch *w, const runtime *rt, double now)
+{
+	if (now >= w->next_retry) {
+		main_scan_active(w, 0);
+		w->next_retry = now + rt->dc.retry_interval_s;
+	}
+	if (now >= w->next_rescan) {
+		w->dirty = 1;
+		w->next_rescan = now + rt->dc.rescan_interval_s;
+	}
+	if (w->dirty || w->n_cands > 0)
+		main_scan_incoming(w, &rt->dc);
+	if (w->sp.keep_days > 0 && now >= w->next_expire) {
+		main_expire(&w->sp, rt->sc.audit_log);
+		w->next_expire = now + main_expire_interval(&w->sp, &rt->dc);
+	}
+}
+
+/* systemd's watchdog: ping only while no worker is stuck on one file for
+ * longer than the watchdog allows four times over. */
+static void main_watchdog(uint64_t wd_usec)
+{
+	int stuck = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&D.mu);
+	for (int i = 0; i < D.n_workers; i++)
+		if (D.busy_used[i] &&
+		    (ts.tv_sec - D.busy_since[i].tv_sec) * 1e6 > 4.0 * (double)wd_usec &&
+		    ts.tv_sec - D.busy_since[i].tv_sec > 600)
+			stuck = 1;
+	pthread_mutex_unlock(&D.mu);
+	if (!stuck)
+		sd_notify(0, "WATCHDOG=1");
+}
+
+/* What the main loop does on timers besides the spools: the outbox, the
+ * metrics file, the status line (and stalled locks), the watchdog. */
+static void main_tick_timers(const runtime *rt, double now, uint64_t wd_usec, struct main_timers *t)
+{
+	if (now >= t->next_outbox) { /* alerts queued by `vmscreen release|reject` */
+		alert_hub_rescan(D.hub);
+		t->next_outbox = now + rt->dc.rescan_interval_s;
+	}
+	if (rt->dc.metrics_file[0] && now >= t->next_metrics) {
+		if (metrics_write(rt->dc.metrics_file) < 0)
+			dlog(LOG_WARNING, "metrics file %s: cannot write", rt->dc.metrics_file);
+		t->next_metrics = now + rt->dc.metrics_interval_s;
+	}
+	if (now >= t->next_status) {
+		char st[256], msg[300];
+		main_lock_stall_log();
+		metrics_status(st, sizeof st);
+		snprintf(msg, sizeof msg, "STATUS=%s", st);
+		sd_notify(0, msg);
+		t->next_status = now + 5.0;
+	}
+	if (wd_usec > 0 && now >= t->wd_next) {
+		main_watchdog(wd_usec);
+		t->wd_next = now + (double)wd_usec / 2e6;
+	}
+}
+
+/* The main loop, until SIGTERM or SIGINT: signals (SIGHUP reloads),
+ * inotify, each spool's tick, the timers. */
+static void main_loop(int sfd, uint64_t wd_usec)
+{
+	struct main_timers t = {0, 0, 0, 0};
+	runtime *rt;
 
 	while (!atomic_load(&D.stopping)) {
 		struct pollfd pf[2] = {{sfd, POLLIN, 0}, {inofd, POLLIN, 0}};
@@ -869,80 +964,46 @@ int main(int argc, char **argv)
 				main_cluster_spool(&W[i], &rt->dc, now);
 				continue;
 			}
-			if (now >= W[i].next_retry) {
-				main_scan_active(&W[i], 0);
-				W[i].next_retry = now + rt->dc.retry_interval_s;
-			}
-			if (now >= W[i].next_rescan) {
-				W[i].dirty = 1;
-				W[i].next_rescan = now + rt->dc.rescan_interval_s;
-			}
-			if (W[i].dirty || W[i].n_cands > 0)
-				main_scan_incoming(&W[i], &rt->dc);
-			if (W[i].sp.keep_days > 0 && now >= W[i].next_expire) {
-				main_expire(&W[i].sp, rt->sc.audit_log);
-				W[i].next_expire = now + main_expire_interval(&W[i].sp, &rt->dc);
-			}
+			main_tick_spool(&W[i], rt, now);
 		}
-		if (now >= next_outbox) { /* alerts queued by `vmscreen release|reject` */
-			alert_hub_rescan(D.hub);
-			next_outbox = now + rt->dc.rescan_interval_s;
-		}
-		if (rt->dc.metrics_file[0] && now >= next_metrics) {
-			if (metrics_write(rt->dc.metrics_file) < 0)
-				dlog(LOG_WARNING, "metrics file %s: cannot write",
-				     rt->dc.metrics_file);
-			next_metrics = now + rt->dc.metrics_interval_s;
-		}
-		if (now >= next_status) {
-			char st[256], msg[300];
-			main_lock_stall_log();
-			metrics_status(st, sizeof st);
-			snprintf(msg, sizeof msg, "STATUS=%s", st);
-			sd_notify(0, msg);
-			next_status = now + 5.0;
-		}
-		if (wd_usec > 0 && now >= wd_next) {
-			/* ping only while no worker is stuck on one file for longer
-			 * than the watchdog allows four times over */
-			int stuck = 0;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			pthread_mutex_lock(&D.mu);
-			for (int i = 0; i < D.n_workers; i++)
-				if (D.busy_used[i] &&
-				    (ts.tv_sec - D.busy_since[i].tv_sec) * 1e6 >
-				            4.0 * (double)wd_usec &&
-				    ts.tv_sec - D.busy_since[i].tv_sec > 600)
-					stuck = 1;
-			pthread_mutex_unlock(&D.mu);
-			if (!stuck)
-				sd_notify(0, "WATCHDOG=1");
-			wd_next = now + (double)wd_usec / 2e6;
-		}
+		main_tick_timers(rt, now, wd_usec, &t);
 	}
+}
 
+/* --------------------------------------------------------------- shutdown */
+
+/* Wait for the workers to finish the files in hand, at most stop_timeout_s:
+ * 1 when all of them did. */
+static int main_join_workers(void)
+{
+	int all_joined = 1;
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	double t = D.current->dc.stop_timeout_s;
+	dl.tv_sec += (time_t)t;
+	dl.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	for (int i = 0; i < D.n_workers; i++)
+		if (pthread_timedjoin_np(D.threads[i], NULL, &dl) != 0)
+			all_joined = 0;
+	return all_joined;
+}
+
+/* Stop cleanly: the workers finish (or, past stop_timeout_s, leave their
+ * files in active/ for the next start), then everything is let go.  The
+ * exit status. */
+static int main_stop(int sfd)
+{
 	sd_notify(0, "STOPPING=1\nSTATUS=finishing files in hand");
 	pthread_mutex_lock(&D.mu);
 	pthread_cond_broadcast(&D.cond);
 	pthread_mutex_unlock(&D.mu);
 	http_stop(); /* before the runtime and the hub it reads go */
-	int all_joined = 1;
-	{
-		struct timespec dl;
-		clock_gettime(CLOCK_REALTIME, &dl);
-		double t = D.current->dc.stop_timeout_s;
-		dl.tv_sec += (time_t)t;
-		dl.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-		for (int i = 0; i < D.n_workers; i++)
-			if (pthread_timedjoin_np(D.threads[i], NULL, &dl) != 0)
-				all_joined = 0;
-	}
-	if (!all_joined) {
+	if (!main_join_workers()) {
 		dlog(LOG_WARNING, "workers still screening after stop_timeout_s: exiting; their "
 		                  "files stay in active/ and are screened at the next start");
 		_exit(0);
@@ -967,4 +1028,53 @@ int main(int argc, char **argv)
 	metrics_free();
 	dlog(LOG_NOTICE, "vmscreend stopped");
 	return 0;
+}
+
+/* Parse arguments, load everything, run the loop, stop cleanly. */
+int main(int argc, char **argv)
+{
+	char defconf[VMS_PATH_MAX];
+	int allow_root = 0, check_only = 0, sfd, rc;
+	sigset_t sigs;
+	uint64_t wd_usec = 0;
+	config_t peek; /* main_load: the runtime's settings point back at it */
+	runtime *rt;
+
+	/* Block the signals we handle before anything else, so a SIGTERM in
+	 * the first moments of start-up is read from the signalfd below (and
+	 * stops us cleanly) instead of killing the process; threads inherit
+	 * the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	snprintf(defconf, sizeof defconf, "%s/vmscreend.conf", VMS_SYSCONFDIR);
+	config_path = defconf;
+	if ((rc = main_options(argc, argv, &allow_root, &check_only)) >= 0)
+		return rc;
+	umask(027);
+	signal(SIGPIPE, SIG_IGN);
+	/* a claim holds a read lease while it copies; a writer opening the file
+	 * then breaks it, which the kernel signals with SIGIO (default: die) */
+	signal(SIGIO, SIG_IGN);
+	if ((sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	    (inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+		dlog(LOG_ERR, "signalfd/inotify: %s", strerror(errno));
+		return 1;
+	}
+	metrics_init();
+	if ((rt = main_load(&peek, allow_root)) == NULL)
+		return 1;
+	if (check_only)
+		return main_check(rt);
+	if (main_start_state(rt) < 0 || main_start_work(rt) < 0)
+		return 1;
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	dlog(LOG_NOTICE, "vmscreend %s ready: %zu spool(s), %d worker(s), config %s", VMS_VERSION,
+	     NW, D.n_workers, config_path);
+	sd_notify(0, "READY=1\nSTATUS=ready");
+	main_loop(sfd, wd_usec);
+	return main_stop(sfd);
 }

@@ -99,8 +99,9 @@ typedef void (*spool_incoming_fn)(const spool *sp, const char *name, const struc
  * spool's items, by item id or by a state directory's file name, as
  * OpenSMTPD's queue backends are, so that another store (a database, an
  * object store) could slot in behind the same calls.  The spool_* calls
- * below of the same names dispatch through sp->backend.  Only "fs"
- * exists; its operations and helpers are static in spool.c.  Not behind
+ * below of the same names dispatch through sp->backend (spool.c).  Only
+ * "fs" exists: fs.c, claim.c and repair.c, sharing what they must through
+ * the private spool_int.h, everything else static.  Not behind
  * the table: the path builders (spool_path, spool_item_path and the
  * companions' paths), because the screening core and the review commands
  * read files by path (another store would hand them local copies), and
@@ -323,7 +324,7 @@ typedef int (*spool_keep_fn)(const spool *sp, const spool_item *it, void *arg);
 int spool_expire(const spool *sp, const char *audit_log, time_t now, spool_keep_fn keep,
                  void *keep_arg);
 
-/* Spools and the audit log as configured (shared by daemon and CLI). */
+/* Spools and the audit log as configured (spool_conf.c; shared by daemon and CLI). */
 typedef struct spool_conf {
 	spool *spools;
 	size_t n_spools;
