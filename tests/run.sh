@@ -112,6 +112,19 @@ if [ $unit_only -eq 0 ] && [[ " ${flavours[*]} " == *" rel "* ]] && [ -f "$kit/d
 	rc=$?
 	tail -n 1 "$out" | sed "s|^|    rel/eval/text-blind4: |"
 	record "rel/eval/text-blind4" $rc "$out"
+	# Issue 17: the blind text sets of writers 1-6, as regression guards a
+	# line or two below what they score today (their first scores, the
+	# figures to quote, are in tests/LEDGER.md).
+	for g in "blind5-w1 0.78 0.03" "blind5-w2 0.80 0.02" "blind5-w3 0.75 0.05" \
+		"blind6-w4 0.77 0.035" "blind6-w5 0.76 0.035" "blind6-w6 0.62 0.02"; do
+		read -r set right clean <<<"$g"
+		out="$log/rel-eval-text-$set.log"
+		python3 tests/eval_text.py "$top/build/rel/vmscreen" "tests/phrases/$set.tsv" \
+			min_right="$right" max_clean_held="$clean" >"$out" 2>&1
+		rc=$?
+		tail -n 1 "$out" | sed "s|^|    rel/eval/text-$set: |"
+		record "rel/eval/text-$set" $rc "$out"
+	done
 elif [ $unit_only -eq 0 ]; then
 	echo "SKIP rel/eval/dev: no evaluation kit at $kit"
 fi

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +85,22 @@ int reviewers_check(const char *hash, const char *password)
 	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
-/* Give the file the group it had (gid >= 0), or the service group when
- * that exists, so the daemon can read it.  Best effort: a user who cannot
- * chgrp keeps the file's default group. */
+/* Give the file the group it had (gid >= 0); a new one the group of its
+ * directory, which ops gave the service (root:vmscreen 0750 in the
+ * manual), or else the service group when that exists, so the daemon can
+ * read it.  Best effort: a user who cannot chgrp keeps the file's default
+ * group. */
 static void reviewers_group(const char *file, long gid)
 {
+	char dir[PATH_MAX];
+	struct stat st;
+	const char *slash = strrchr(file, '/');
+
+	if (gid < 0 && slash != NULL && (size_t)(slash - file) < sizeof dir) {
+		snprintf(dir, sizeof dir, "%.*s", slash == file ? 1 : (int)(slash - file), file);
+		if (stat(dir, &st) == 0 && st.st_gid != 0)
+			gid = (long)st.st_gid;
+	}
 	struct group *gr = gid < 0 ? getgrnam(VMS_SERVICE_GROUP) : NULL;
 
 	if (gid < 0 && gr != NULL)
