@@ -26,6 +26,8 @@ const char *vms_conf_path(const char *given, int env_ok);
  * first other account's name in who.  Walks the group and the password
  * database (NSS): for start-up and --check, not for every request. */
 int vms_group_private(gid_t gid, uid_t owner, char *who, size_t wholen);
+/* The name of gid for messages ("vmscreen", or the number), into buf. */
+void vms_group_name(gid_t gid, char *buf, size_t len);
 /* 0 when the file whose stat is st (fd open on it, or -1) is readable by
  * the service account and root alone: owned by either, nothing for others,
  * group bits only for a private group, no access ACL.  Else -1 with err

@@ -105,8 +105,8 @@ int vms_group_private(gid_t gid, uid_t owner, char *who, size_t wholen)
 	return priv;
 }
 
-/* The name of gid for messages ("vmscreen", or the number). */
-static void private_group_name(gid_t gid, char *buf, size_t len)
+/* See conf.h. */
+void vms_group_name(gid_t gid, char *buf, size_t len)
 {
 	struct group *gr = getgrgid(gid);
 
@@ -137,7 +137,7 @@ int vms_private_stat(const char *what, const char *path, const struct stat *st, 
 		         what, path, (unsigned)(st->st_mode & 07777));
 		return -1;
 	}
-	private_group_name(st->st_gid, grp, sizeof grp);
+	vms_group_name(st->st_gid, grp, sizeof grp);
 	if ((st->st_mode & 0070) && !vms_group_private(st->st_gid, st->st_uid, who, sizeof who)) {
 		snprintf(err, errlen,
 		         "%s %s: mode %04o lets group %s read it, and %s is in that group: take "

@@ -39,17 +39,6 @@ static int perm_in_group(gid_t gid)
 	return 0;
 }
 
-/* The name of gid for messages. */
-static void perm_group_name(gid_t gid, char *buf, size_t len)
-{
-	struct group *gr = getgrgid(gid);
-
-	if (gr != NULL)
-		snprintf(buf, len, "%s", gr->gr_name);
-	else
-		snprintf(buf, len, "%u", (unsigned)gid);
-}
-
 /* released/: its group must be one the service can give files. */
 static int perm_released(const spool *sp, const char *path, const struct stat *st, char *err,
                          size_t errlen)
@@ -58,7 +47,7 @@ static int perm_released(const spool *sp, const char *path, const struct stat *s
 
 	if (perm_in_group(st->st_gid))
 		return 0;
-	perm_group_name(st->st_gid, grp, sizeof grp);
+	vms_group_name(st->st_gid, grp, sizeof grp);
 	snprintf(err, errlen,
 	         "spool %s: %s belongs to group %s, which vmscreend (uid %u) is not in: it could "
 	         "not give released items that group (add the service account to it: "
@@ -88,7 +77,7 @@ int spool_state_perm(const spool *sp, spool_state st, const char *path, int full
 	if (!full || !(sb.st_mode & 0070) ||
 	    vms_group_private(sb.st_gid, sb.st_uid, who, sizeof who))
 		return 0;
-	perm_group_name(sb.st_gid, grp, sizeof grp);
+	vms_group_name(sb.st_gid, grp, sizeof grp);
 	snprintf(err, errlen,
 	         "spool %s: %s: group %s can read it and %s is in that group: held and rejected "
 	         "recordings are for the service account alone; put the delivery account in "
