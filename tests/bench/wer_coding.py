@@ -14,21 +14,14 @@ transform does for other people.  Prints one line per coding and a last line
 """
 import json, os, re, subprocess, sys, tempfile
 
+from wer import edits  # tests/bench/wer.py: the same edit distance
+
 KIT = os.environ.get("VMS_EVAL_KIT") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "eval")
 CODE = {"ulaw": ["-e", "u-law"], "alaw": ["-e", "a-law"], "gsm": ["-e", "gsm-full-rate"]}
 
 def words(text):
     return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-def edits(a, b):
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
 
 def references(kit):
     refs = {}

@@ -24,6 +24,8 @@ BIN_DIR = os.path.abspath(os.environ.get("VMS_BIN_DIR", os.path.join(ROOT, "buil
 VMSCREEN = os.path.join(BIN_DIR, "vmscreen")
 EVAL_KIT = os.environ.get("VMS_EVAL_KIT", os.path.join(ROOT, "..", "shared", "eval"))
 MALFORMED = sorted(glob.glob(os.path.join(EVAL_KIT, "malformed", "*.wav")))
+sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
+import wer  # noqa: E402  (tests/bench/wer.py: word error rate's edit distance)
 
 CLEAN_TEXT = "Hi, this is Dave from Acme. Your order ships Monday. Thanks, bye."
 HOSTILE_TEXT = ("Hi, this is Dave from Acme. I need you to shut up and listen. "
@@ -857,13 +859,7 @@ class PhoneChannelTest(unittest.TestCase):
         errs = words = 0
         for o in json_lines(r.stdout):
             ref, hyp = self.refs[o["file"]], o["transcript"]["text"].split()
-            prev = list(range(len(hyp) + 1))
-            for i, x in enumerate(ref, 1):
-                cur = [i]
-                for j, y in enumerate(hyp, 1):
-                    cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-                prev = cur
-            errs, words = errs + prev[-1], words + len(ref)
+            errs, words = errs + wer.edits(ref, hyp), words + len(ref)
         return errs / words
 
     def test_telephone_transform_lowers_word_errors_on_real_speech(self):
