@@ -97,10 +97,20 @@ if [ $unit_only -eq 0 ] && [[ " ${flavours[*]} " == *" rel "* ]] && [ -f "$kit/d
 	# Issue 9: real noise after a message is no open line, real speech is.
 	eval_gate realtrail tests/scenarios/realtrail.jsonl open_line_recall=0.87 \
 		open_line_false_alarm_rate=0.10 false_hold_rate=0.10
-	eval_gate heldout4 tests/scenarios/heldout4.jsonl hold_recall=0.65 false_hold_rate=0.05
+	eval_gate heldout4 tests/scenarios/heldout4.jsonl hold_recall=0.80 false_hold_rate=0.05
+	# Issue 17: writers 1-6's voicemails, most of them phone-coded, a file
+	# below what they score today (first scores: tests/LEDGER.md).
+	eval_gate heldout5-w1 tests/scenarios/heldout5-w1.jsonl hold_recall=0.60 false_hold_rate=0.25
+	eval_gate heldout5-w2 tests/scenarios/heldout5-w2.jsonl hold_recall=0.66 false_hold_rate=0.09
+	eval_gate heldout5-w3 tests/scenarios/heldout5-w3.jsonl hold_recall=0.77 false_hold_rate=0.25
+	eval_gate heldout6-w4 tests/scenarios/heldout6-w4.jsonl hold_recall=0.77 false_hold_rate=0.34
+	eval_gate heldout6-w5 tests/scenarios/heldout6-w5.jsonl hold_recall=0.83 false_hold_rate=0.09
+	eval_gate heldout6-w6 tests/scenarios/heldout6-w6.jsonl hold_recall=0.55 false_hold_rate=0.42
 	# Real recordings: a hold on clean speech or a finding on noise is a false alarm.
 	out="$log/rel-eval-real-speech.log"
-	python3 tests/eval_real.py "$top/build/rel/vmscreen" "$kit/real-speech" max_speech_held=2 \
+	# Issue 17: 4 of 76 since the confidence policy (learned_sure) that holds
+	# 0.846 of the unprofessional recordings instead of 0.750 (README).
+	python3 tests/eval_real.py "$top/build/rel/vmscreen" "$kit/real-speech" max_speech_held=4 \
 		max_noise_findings=0 >"$out" 2>&1
 	rc=$?
 	tail -n 1 "$out" | sed "s|^|    rel/eval/real-speech: |"

@@ -255,6 +255,64 @@ static int conf_readable(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Could an account other than root and ours write st (a file or, with
+ * dir, its directory)?  A writable configuration is a gate whose mode
+ * anyone can turn to monitor (issue 18, attack round 4): refused, naming
+ * who and how.  Group write is fine for a group only the owner is in; a
+ * sticky directory (/tmp) protects what others put beside. */
+static int conf_writable_by_others(const char *path, const struct stat *st, int dir, char *err,
+                                   size_t errlen)
+{
+	char who[128] = "";
+
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		snprintf(who, sizeof who, "it belongs to uid %u", (unsigned)st->st_uid);
+	else if ((st->st_mode & S_IWOTH) && !(dir && (st->st_mode & S_ISVTX)))
+		snprintf(who, sizeof who, "every account can write it");
+	else if ((st->st_mode & S_IWGRP) && !vms_group_private(st->st_gid, st->st_uid, NULL, 0))
+		snprintf(who, sizeof who, "its group (gid %u) can write it", (unsigned)st->st_gid);
+	if (who[0] == '\0')
+		return 0;
+	snprintf(err, errlen,
+	         "%s: %s %s: the configuration must be writable by root or the service alone "
+	         "(chown root, chmod go-w)",
+	         path, dir ? "directory of the configuration:" : "configuration:", who);
+	return -1;
+}
+
+/* The configuration file, its directory and every file it @includes
+ * (libconfig 1.5 has no include hook, so the lines are read here; depth
+ * bounded as libconfig bounds it) must be safe from other accounts. */
+static int conf_trusted(const char *abs, const char *incdir, int depth, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], line[PATH_MAX + 64], inc[PATH_MAX * 2 + 2];
+	struct stat st;
+	FILE *f;
+	int rc = 0;
+
+	snprintf(dir, sizeof dir, "%s", abs);
+	if (stat(abs, &st) < 0)
+		return 0; /* a missing include: libconfig says so, in its words */
+	if (conf_writable_by_others(abs, &st, 0, err, errlen) < 0)
+		return -1;
+	if (stat(dirname(dir), &st) == 0 && conf_writable_by_others(dir, &st, 1, err, errlen) < 0)
+		return -1;
+	if (depth >= 10 || (f = fopen(abs, "re")) == NULL)
+		return 0;
+	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+		char *p = line + strspn(line, " \t"), *q;
+		if (strncmp(p, "@include", 8) != 0 || (p = strchr(p, '"')) == NULL ||
+		    (q = strchr(p + 1, '"')) == NULL)
+			continue;
+		*q = '\0';
+		snprintf(inc, sizeof inc, "%s%s%s", p[1] == '/' ? "" : incdir,
+		         p[1] == '/' ? "" : "/", p + 1);
+		rc = conf_trusted(inc, incdir, depth + 1, err, errlen);
+	}
+	fclose(f);
+	return rc;
+}
+
 /* See conf.h. */
 int vms_conf_read(config_t *cfg, const char *path, char *err, size_t errlen)
 {
@@ -267,6 +325,9 @@ int vms_conf_read(config_t *cfg, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	snprintf(dir, sizeof dir, "%s", abs);
+	if (conf_trusted(abs, dirname(dir), 0, err, errlen) < 0)
+		return -1;
 	snprintf(dir, sizeof dir, "%s", abs);
 	config_init(cfg);
 	config_set_include_dir(cfg, dirname(dir));

@@ -888,6 +888,59 @@ class PhoneChannelTest(unittest.TestCase):
         self.assertIn("telephone transform", r.stderr)
 
 
+class AttackRound4Test(unittest.TestCase):
+    """Issue 18, attack round 4: a container whose length nothing checks,
+    and a configuration another account can write."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vms-r4-")
+        os.chmod(self.tmp, 0o700)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_au_and_aiff_are_held_not_screened(self):
+        # round 4 #37: a Sun .au declaring 9.6 s played 16.9 s; libsndfile
+        # stops where the header says, a player does not
+        files = []
+        for ext in ("au", "aiff"):
+            path = os.path.join(self.tmp, "clip." + ext)
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", path, "synth",
+                            "1", "sine", "440"], check=True, capture_output=True)
+            with open(path, "ab") as f:
+                f.write(os.urandom(16000))  # unscreened bytes past the declared audio
+            files.append(path)
+        r = run("check", "--no-config", "--json", *files)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        for o in json_lines(r.stdout):
+            self.assertEqual(o["verdict"], "hold")
+            self.assertEqual(o["alerts"][0]["type"], "unscreenable")
+            self.assertIn("is not accepted", o["alerts"][0]["evidence"])
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to give a file to another account")
+    def test_configuration_others_can_write_is_refused(self):
+        # round 4 #24: an @include owned by another account, a 0666 file
+        conf = os.path.join(self.tmp, "vmscreend.conf")
+        inc = os.path.join(self.tmp, "screening.conf")
+        with open(inc, "w") as f:
+            f.write('screening = { hold_severity = "medium"; };\n')
+        with open(conf, "w") as f:
+            f.write('@include "screening.conf"\n')
+        os.chmod(conf, 0o640)
+        os.chmod(inc, 0o640)
+        r = run("check", "--config", conf, "--text", "-", input_text="hello\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.chown(inc, 65534, -1)
+        r = run("check", "--config", conf, "--text", "-", input_text="hello\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("screening.conf: configuration: it belongs to uid 65534", r.stderr)
+        os.chown(inc, 0, -1)
+        os.chmod(conf, 0o666)
+        r = run("check", "--config", conf, "--text", "-", input_text="hello\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("every account can write it", r.stderr)
+
+
 class DecisionInputsTest(unittest.TestCase):
     """Issue 17: every phrasing finding says what decided its severity."""
 
