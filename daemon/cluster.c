@@ -398,14 +398,34 @@ static int cluster_spool_index(const char *name)
 	return -1;
 }
 
+/* The screening settings as the digest reads them (cluster_screening). */
+static char cluster_screening_text[512];
+
+/* See cluster.h.  Everything that can turn one verdict into another. */
+void cluster_screening(const vms_settings *s)
+{
+	pthread_mutex_lock(&C.smu);
+	snprintf(cluster_screening_text, sizeof cluster_screening_text,
+	         "hold_severity=%d\nmax_duration_s=%.17g\nmin_duration_s=%.17g\n"
+	         "max_file_bytes=%ld\nvocabulary_words=%d\ntranscribe_all_channels=%d\n"
+	         "learned=%d\nlearned_report=%.17g\nlearned_hold=%.17g\nlearned_sure=%.17g\n"
+	         "learned_sure_words=%.17g\nagent_lm_weight=%.17g\nphone_adapt=%d\n",
+	         (int)s->hold_severity, s->max_duration_s, s->min_duration_s, s->max_file_bytes,
+	         s->vocabulary_words, s->transcribe_all_channels, s->learned, s->learned_report,
+	         s->learned_hold, s->learned_sure, s->learned_sure_words, s->agent_lm_weight,
+	         s->phone_adapt);
+	pthread_mutex_unlock(&C.smu);
+}
+
 /* The digest of what a spool is worked under: every node of a cluster
- * must agree on it (issue 18). */
+ * must agree on it (issue 18), the screening settings included. */
 static void cluster_config_digest(const spool *sp, char hex[SPOOL_SHA256_HEX])
 {
 	char *text = NULL;
-	int n = asprintf(
-	        &text, "name=%s\npath=%s\nmode=%s\nkeep_days=%.17g\nclaim_max_bytes=%lld\n",
-	        sp->name, sp->path, spool_mode_name(sp->mode), sp->keep_days, sp->claim_max_bytes);
+	int n = asprintf(&text,
+	                 "name=%s\npath=%s\nmode=%s\nkeep_days=%.17g\nclaim_max_bytes=%lld\n%s",
+	                 sp->name, sp->path, spool_mode_name(sp->mode), sp->keep_days,
+	                 sp->claim_max_bytes, cluster_screening_text);
 
 	if (n < 0 || spool_sha256_hex(text, (size_t)n, hex) < 0)
 		snprintf(hex, SPOOL_SHA256_HEX, "unknown"); /* matches no digest */

@@ -17,6 +17,7 @@
 #include <libconfig.h>
 
 #include "spool/spool.h"
+#include "vmscreen.h"
 
 #define CLUSTER_ENTRY_MAX 32 /* "1700000000000-123": a stream entry id */
 
@@ -42,6 +43,10 @@ int cluster_start(const cluster_conf *cc, const spool *spools, size_t n, int que
 /* After a reload: the spools' new mode, keep_days and claim_max_bytes
  * (issue 18: the configuration digest the cluster must agree on). */
 void cluster_reload(const spool *spools, size_t n);
+/* The screening settings every spool's digest covers too (attack round 4:
+ * a node holding at "high" released what the others held); call before
+ * cluster_start and cluster_reload. */
+void cluster_screening(const vms_settings *s);
 /* Stop the thread and drop the connections (no-op when not started). */
 void cluster_stop(void);
 /* 1 in cluster mode (after cluster_start). */

@@ -71,6 +71,7 @@ typedef struct daemon_state {
 	int n_workers;
 	atomic_int stopping;
 	atomic_int workers_running; /* worker threads that have not returned */
+	atomic_int audit_failing;   /* the last verdict's audit line could not be written */
 	pthread_t *threads;
 	alert_hub *hub; /* for the process lifetime (it locks its outbox) */
 } daemon_state;

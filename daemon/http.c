@@ -223,6 +223,14 @@ static int http_health(runtime *rt, FILE *o)
 		fprintf(o, "lock %s: waited for %.0f s (another process holds it)\n", lock, waited);
 		bad++;
 	}
+	/* issue 18, attack round 4: screening stops while the audit log cannot
+	 * be written (every item waits in active/); monitoring must see it */
+	if (atomic_load(&D.audit_failing) ||
+	    (access(rt->sc.audit_log, F_OK) == 0 && access(rt->sc.audit_log, W_OK) < 0)) {
+		fprintf(o, "audit log %s: cannot be written: verdicts and decisions wait\n",
+		        rt->sc.audit_log);
+		bad++;
+	}
 	bad += cluster_health(o); /* issue 13: Redis unreachable */
 	if (bad == 0)
 		fprintf(o, "ok\n");

@@ -667,6 +667,7 @@ static void main_reload(void)
 	main_free_watches(W, NW, nw, nn);
 	W = nw;
 	NW = nn;
+	cluster_screening(&rt->settings);
 	for (size_t i = 0; i < NW; i++)
 		cluster_reload(&W[i].sp, 1);
 	runtime_unref(old);
@@ -845,6 +846,7 @@ static int main_start_work(runtime *rt)
 		spool sps[NW ? NW : 1];
 		for (size_t i = 0; i < NW; i++)
 			sps[i] = W[i].sp;
+		cluster_screening(&rt->settings);
 		if (cluster_start(&main_cc, sps, NW, rt->dc.queue_size, err, sizeof err) < 0) {
 			dlog(LOG_ERR, "%s", err);
 			return -1;

@@ -454,8 +454,10 @@ static int work_record(runtime *rt, const job *j, json_t *v, const char *verdict
 		     "spool %s: %s: cannot append to audit log %s: left in active/ to retry",
 		     j->sp.name, j->it.file, rt->sc.audit_log);
 		metrics_error(ERR_AUDIT);
+		atomic_store(&D.audit_failing, 1); /* /healthz says so (attack round 4) */
 		goto out;
 	}
+	atomic_store(&D.audit_failing, 0);
 	if (alert_hub_submit(D.hub, j->sp.name, j->it.id, v) < 0) {
 		dlog(LOG_ERR, "spool %s: %s: cannot queue alerts: left in active/ to retry",
 		     j->sp.name, j->it.file);

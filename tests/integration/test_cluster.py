@@ -207,6 +207,31 @@ class ConfigDigest(unittest.TestCase):
             shutil.rmtree(redis.dir, ignore_errors=True)
 
 
+    def test_a_node_with_other_screening_settings_claims_nothing(self):
+        """attack round 4 #27: a node holding only at "high" released the
+        medium findings the other held; the digest covers screening too."""
+        redis = Redis().start()
+        a = Node("vm1", redis)
+        b = Node("vm2", redis, base=a, extra='screening = { hold_severity = "high"; };\n')
+        try:
+            a.start()
+            wait_for(lambda: redis.cli("EXISTS", "vmscreen:config:vm") == "1", 30,
+                     "the first node's digest stored")
+            b.start()
+            wait_for(lambda: "configuration differs from the cluster's" in b.log_text(), 30,
+                     "the mismatch logged")
+            st, body = b.get("/healthz")
+            self.assertEqual(st, 503, body)
+            self.assertEqual(a.get("/healthz"), (200, "ok\n"))
+            self.assertEqual(b.stop(), 0)
+            self.assertEqual(a.stop(), 0)
+        finally:
+            b.close()
+            a.close()
+            redis.stop()
+            shutil.rmtree(redis.dir, ignore_errors=True)
+
+
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
 @unittest.skipUnless(os.path.exists(REDIS_SERVER), "redis-server not installed")
 class ForeignClients(unittest.TestCase):

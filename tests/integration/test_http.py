@@ -101,6 +101,30 @@ class HttpFace(unittest.TestCase):
                              "default-src 'none'; frame-ancestors 'none'")
         self.assertEqual(d.stop(), 0)
 
+    def test_healthz_says_when_the_audit_log_cannot_be_written(self):
+        """issue 18, attack round 4 #47: screening stopped (every item waits
+        in active/) while /healthz answered 200."""
+        self.d.start()
+        self.assertEqual(self.get("/healthz")[0].status, 200)
+        if os.path.exists(self.d.audit):
+            os.unlink(self.d.audit)
+        os.mkdir(self.d.audit)  # nobody can append to a directory, root included
+        try:
+            self.d.drop("a1")
+            end = time.time() + 60
+            while time.time() < end and self.get("/healthz")[0].status == 200:
+                time.sleep(0.3)
+            r, body = self.get("/healthz")
+            self.assertEqual(r.status, 503)
+            self.assertIn("audit log %s: cannot be written" % self.d.audit, body)
+        finally:
+            os.rmdir(self.d.audit)
+        self.d.wait_done(["a1"])  # the retry writes the line, and all is well again
+        end = time.time() + 30
+        while time.time() < end and self.get("/healthz")[0].status != 200:
+            time.sleep(0.3)
+        self.assertEqual(self.get("/healthz")[0].status, 200)
+
     def test_slow_client_never_blocks_screening(self):
         d = self.d
         d.start()
