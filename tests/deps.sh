@@ -11,7 +11,7 @@ PKGS=(build-essential pkg-config python3
       sphinxtrain asterisk-core-sounds-en asterisk-core-sounds-en-wav
       valgrind clang clang-format libclang-rt-14-dev systemd procps bc strace util-linux acl
       dpkg-dev debhelper fakeroot lintian logrotate
-      redis-server libhiredis-dev zlib1g-dev
+      redis-server libhiredis-dev zlib1g-dev libmagic-dev
       chromium)
 missing=()
 # issue 11: node and npm vendor wavesurfer.js into the console (make console)

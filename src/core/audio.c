@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <magic.h>
 #include <samplerate.h>
 #include <sndfile.h>
 
@@ -29,6 +30,7 @@ static int audio_headerless_format(const char *path, SF_INFO *info, char *name, 
 static int audio_check_riff(int fd, off_t size, char *why, size_t whylen);
 static int audio_check_riff_tail(int fd, off_t size, off_t pos, char *why, size_t whylen);
 static int audio_has_container_magic(const char *path, char *why, size_t whylen);
+static int audio_is_media(const char *path, char *why, size_t whylen);
 static int audio_check_fmt(int fd, off_t body, uint32_t len, char *why, size_t whylen);
 static int audio_append(vms_audio *a, size_t *cap, int ch, const float *x, size_t n);
 static uint32_t audio_le32(const unsigned char *p);
@@ -131,7 +133,48 @@ static int audio_has_container_magic(const char *path, char *why, size_t whylen)
 		}
 		sf_close(sf);
 	}
-	return found;
+	return found || audio_is_media(path, why, whylen);
+}
+
+/*
+ * Issue 18, attack round 5: libsndfile knows only its own containers, and
+ * AAC (ADTS), MP4/M4A, Matroska/WebM and WavPack renamed .sln, .ulaw or
+ * .gsm were screened as noise and played as speech.  libmagic knows every
+ * media format a player might sniff.  Raw telephone audio matches weak
+ * magic of other kinds now and then (an "AIX core file", an "OpenPGP key"
+ * among the 348 raw u-law, A-law, 16-bit and GSM versions of the real
+ * recordings), but never an audio or video type: so a file libmagic calls
+ * audio or video (by MIME type or by name) is held.  Loads libmagic's
+ * database per call, a few milliseconds, on headerless files only.  1
+ * (why filled) or 0; a libmagic that cannot load holds too (fail closed).
+ */
+static int audio_is_media(const char *path, char *why, size_t whylen)
+{
+	const int flags = MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING | MAGIC_NO_CHECK_CSV |
+	                  MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS;
+	magic_t m = magic_open(flags | MAGIC_MIME_TYPE);
+	char mime[128] = "", desc[256] = "";
+	int media = 1;
+
+	if (m != NULL && magic_load(m, NULL) == 0) {
+		const char *r = magic_file(m, path);
+		snprintf(mime, sizeof mime, "%s", r ? r : "");
+		if (magic_setflags(m, flags) == 0 && (r = magic_file(m, path)) != NULL)
+			snprintf(desc, sizeof desc, "%s", r);
+		media = strncmp(mime, "audio/", 6) == 0 || strncmp(mime, "video/", 6) == 0 ||
+		        strcmp(mime, "application/ogg") == 0 || strcasestr(desc, "audio") ||
+		        strcasestr(desc, "video") || mime[0] == '\0';
+	}
+	if (m != NULL)
+		magic_close(m);
+	if (media)
+		vms_errf(why, whylen,
+		         "content disagrees with name: a headerless telephony extension, but the "
+		         "file is %s (a player would play it as such)",
+		         desc[0]   ? desc
+		         : mime[0] ? mime
+		                   : "of a kind libmagic could not tell");
+	return media;
 }
 
 /*

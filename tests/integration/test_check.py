@@ -917,6 +917,32 @@ class AttackRound4Test(unittest.TestCase):
             self.assertEqual(o["alerts"][0]["type"], "unscreenable")
             self.assertIn("is not accepted", o["alerts"][0]["evidence"])
 
+    def test_media_renamed_to_a_raw_extension_is_held(self):
+        # round 5 #26-29: AAC, MP4, Matroska and WavPack named .sln, .ulaw or
+        # .gsm were screened as noise and played as speech; raw telephone
+        # audio itself still passes
+        adts = bytes([0xFF, 0xF1, 0x60, 0x40, 0x20, 0x1F, 0xFC])  # AAC LC, 16 kHz, mono
+        heads = {"wavpack.sln": b"wvpk" + bytes([0x20, 0, 0, 0, 0x10, 4]),
+                 "m4a.ulaw": b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42",
+                 "mkv.alaw": bytes([0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01,
+                                    0x42, 0x82, 0x88]) + b"matroska",
+                 "aac.gsm": (adts + bytes(505)) * 16}
+        files = []
+        for name, head in heads.items():
+            path = os.path.join(self.tmp, name)
+            with open(path, "wb") as f:
+                f.write(head + bytes(range(256)) * 64)
+            files.append(path)
+        raw = os.path.join(self.tmp, "speech.ulaw")
+        subprocess.run(["sox", os.path.join(EVAL_KIT, "real", "librivox-0880.wav"), "-r", "8000",
+                        "-c", "1", "-e", "u-law", "-t", "raw", raw], check=True)
+        r = run("check", "--no-config", "--json", *files, raw)
+        res = {os.path.basename(o["file"]): o for o in json_lines(r.stdout)}
+        for name in heads:
+            self.assertEqual(res[name]["verdict"], "hold", name)
+            self.assertIn("content disagrees with name", res[name]["alerts"][0]["evidence"])
+        self.assertEqual(res["speech.ulaw"]["verdict"], "pass", res["speech.ulaw"]["alerts"])
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to give a file to another account")
     def test_configuration_others_can_write_is_refused(self):
         # round 4 #24: an @include owned by another account, a 0666 file
