@@ -9,6 +9,7 @@
  * hold.
  */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,6 +65,9 @@ typedef struct screen_hits {
 static int screen_add_finding(vms_result *r, const vms_finding *f);
 static int screen_finding_rank(const vms_finding *f);
 static int screen_unscreenable(vms_result *r, const char *why);
+static int screen_too_quiet(const vms_audio *a, char *why, size_t whylen);
+#define SCREEN_QUIET_DBFS -32.0       /* a recording this quiet at its loudest is held */
+#define SCREEN_SILENCE_DBFS -66.0     /* ... unless it is silence and dither (about 16 LSB) */
 #define SCREEN_NUMBER_WORDS 3         /* in a row: a number read out (see screen_hit_in_number) */
 #define SCREEN_AGENT_MIN_SPEECH_S 0.5 /* less than this is a silent channel */
 #define SCREEN_AGENT_QUIET_DB 35.0    /* or this much quieter than the other */
@@ -252,6 +256,34 @@ static int screen_unscreenable(vms_result *r, const char *why)
 	                 .rule = vms_strdup("unscreenable")};
 	r->verdict = VMS_HOLD;
 	return screen_add_finding(r, &f);
+}
+
+/*
+ * Attack round 5 (issue 18): a whole message recorded at -40 dBFS, or a
+ * FLAC at -40 dB whose ReplayGain tag tells a player to add 40 dB, passed
+ * with an empty transcript, and a listener who turns it up hears it.  A
+ * recording whose loudest sample is this quiet cannot be screened; it is
+ * held, unless it is silence (nothing above the dither of 16-bit audio).
+ * The quietest of the 87 real recordings in the evaluation kit peaks at
+ * -27 dBFS; telephone speech peaks near -10.  1 (why filled) or 0.
+ */
+static int screen_too_quiet(const vms_audio *a, char *why, size_t whylen)
+{
+	int peak = 0;
+	for (int c = 0; c < a->channels; c++)
+		for (size_t i = 0; i < a->n; i++) {
+			int v = abs(a->ch[c][i]);
+			peak = v > peak ? v : peak;
+		}
+	double db = 20.0 * log10((peak > 0 ? peak : 1) / 32768.0);
+	if (db > SCREEN_QUIET_DBFS || db <= SCREEN_SILENCE_DBFS)
+		return 0;
+	vms_errf(why, whylen,
+	         "too quiet to screen: the loudest sound is at %.0f dBFS (a player turned up, or "
+	         "one "
+	         "applying a gain tag, would make audible what the recogniser could not hear)",
+	         db);
+	return 1;
 }
 
 /* Words in time order; ties by channel. */
@@ -613,6 +645,10 @@ vms_result *vms_screen_file(vms_worker *w, const char *path, const char *sidecar
 	r->duration_s = audio.duration_s;
 	r->channels = audio.channels;
 	r->sample_rate = audio.source_rate;
+	if (screen_too_quiet(&audio, why, sizeof why)) {
+		screen_unscreenable(r, why);
+		goto done;
+	}
 	for (int c = 0; c < audio.channels; c++)
 		if (vms_levels_analyse(audio.ch[c], audio.n, &lv[c]) < 0)
 			goto nomem;

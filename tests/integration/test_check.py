@@ -943,6 +943,24 @@ class AttackRound4Test(unittest.TestCase):
             self.assertIn("content disagrees with name", res[name]["alerts"][0]["evidence"])
         self.assertEqual(res["speech.ulaw"]["verdict"], "pass", res["speech.ulaw"]["alerts"])
 
+    def test_a_recording_too_quiet_to_screen_is_held(self):
+        # round 5 #20 and #21: a message at -40 dBFS (or a FLAC at -40 dB with
+        # a ReplayGain tag of +40 dB) passed with an empty transcript
+        src = os.path.join(EVAL_KIT, "real", "librivox-0880.wav")
+        files = {}
+        for name, fx in (("quiet.wav", ["vol", "-40dB"]), ("soft.wav", ["vol", "-15dB"]),
+                         ("silence.wav", None)):
+            path = files[name] = os.path.join(self.tmp, name)
+            cmd = (["sox", src, path] + fx if fx else
+                   ["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", path, "trim", "0", "2"])
+            subprocess.run(cmd, check=True, capture_output=True)
+        r = run("check", "--no-config", "--json", *files.values())
+        res = {os.path.basename(o["file"]): o for o in json_lines(r.stdout)}
+        self.assertEqual(res["quiet.wav"]["verdict"], "hold")
+        self.assertIn("too quiet to screen", res["quiet.wav"]["alerts"][0]["evidence"])
+        self.assertNotIn("unscreenable", [a["type"] for a in res["soft.wav"]["alerts"]])
+        self.assertEqual(res["silence.wav"]["verdict"], "pass", res["silence.wav"]["alerts"])
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to give a file to another account")
     def test_configuration_others_can_write_is_refused(self):
         # round 4 #24: an @include owned by another account, a 0666 file
