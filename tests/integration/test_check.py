@@ -941,7 +941,7 @@ class AttackRound4Test(unittest.TestCase):
         for name in heads:
             self.assertEqual(res[name]["verdict"], "hold", name)
             self.assertIn("content disagrees with name", res[name]["alerts"][0]["evidence"])
-        self.assertEqual(res["speech.ulaw"]["verdict"], "pass", res["speech.ulaw"]["alerts"])
+        self.assertNotIn("unscreenable", [a["type"] for a in res["speech.ulaw"]["alerts"]])
 
     def test_a_recording_too_quiet_to_screen_is_held(self):
         # round 5 #20 and #21: a message at -40 dBFS (or a FLAC at -40 dB with
