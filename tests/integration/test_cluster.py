@@ -7,6 +7,7 @@ daemon is refused on a cluster's spool; while Redis is down /healthz says
 nodes carry on.  issue 18: a node whose spool configuration (mode...)
 differs from the cluster's works nothing of it (log, /healthz, metrics).  The kill -9 and outage run is tests/faults/test_cluster.py.
 """
+import contextlib
 import os
 import shutil
 import signal
@@ -162,13 +163,17 @@ class ConfigDigest(unittest.TestCase):
     first node stored) works nothing of it and says so in the log,
     /healthz and the metrics; a reload that makes them agree lets it work."""
 
-    def test_a_node_with_another_mode_claims_nothing(self):
+    @contextlib.contextmanager
+    def disagreeing(self, spools=None, extra=""):
+        """Node vm1, then vm2 configured otherwise (spools, extra): yields
+        both once vm2 has logged the mismatch and answers 503; stops all."""
         redis = Redis().start()
         a = Node("vm1", redis)
-        b = Node("vm2", redis, base=a)
+        b = Node("vm2", redis, base=a, extra=extra)
         try:
-            b.spools = [("vm", "monitor")]  # a gate spool everywhere else
-            b.write_config()
+            if spools is not None:
+                b.spools = spools
+                b.write_config()
             a.start()
             wait_for(lambda: redis.cli("EXISTS", "vmscreen:config:vm") == "1", 30,
                      "the first node's digest stored")
@@ -178,10 +183,21 @@ class ConfigDigest(unittest.TestCase):
             st, body = b.get("/healthz")
             self.assertEqual(st, 503, body)
             self.assertIn("spool vm: configuration differs from the cluster's", body)
+            self.assertEqual(a.get("/healthz"), (200, "ok\n"))
+            yield a, b
+            self.assertEqual(b.stop(), 0)
+            self.assertEqual(a.stop(), 0)
+        finally:
+            b.close()
+            a.close()
+            redis.stop()
+            shutil.rmtree(redis.dir, ignore_errors=True)
+
+    def test_a_node_with_another_mode_claims_nothing(self):
+        with self.disagreeing(spools=[("vm", "monitor")]) as (a, b):  # a gate spool elsewhere
             wait_for(lambda: 'vmscreen_cluster_config_agrees{spool="vm"} 0' in
                      b.get("/metrics")[1], 30, "the metric")
             self.assertIn('vmscreen_cluster_config_agrees{spool="vm"} 1', a.get("/metrics")[1])
-            self.assertEqual(a.get("/healthz"), (200, "ok\n"))
             names = ["f%d.wav" % i for i in range(6)]
             for n in names:
                 a.drop(n, "flagged_1s")
@@ -198,38 +214,12 @@ class ConfigDigest(unittest.TestCase):
             b.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "agrees with the cluster's" in b.log_text(), 30, "agreement")
             wait_for(lambda: b.get("/healthz") == (200, "ok\n"), 30, "b healthy")
-            self.assertEqual(b.stop(), 0)
-            self.assertEqual(a.stop(), 0)
-        finally:
-            b.close()
-            a.close()
-            redis.stop()
-            shutil.rmtree(redis.dir, ignore_errors=True)
-
 
     def test_a_node_with_other_screening_settings_claims_nothing(self):
         """attack round 4 #27: a node holding only at "high" released the
         medium findings the other held; the digest covers screening too."""
-        redis = Redis().start()
-        a = Node("vm1", redis)
-        b = Node("vm2", redis, base=a, extra='screening = { hold_severity = "high"; };\n')
-        try:
-            a.start()
-            wait_for(lambda: redis.cli("EXISTS", "vmscreen:config:vm") == "1", 30,
-                     "the first node's digest stored")
-            b.start()
-            wait_for(lambda: "configuration differs from the cluster's" in b.log_text(), 30,
-                     "the mismatch logged")
-            st, body = b.get("/healthz")
-            self.assertEqual(st, 503, body)
-            self.assertEqual(a.get("/healthz"), (200, "ok\n"))
-            self.assertEqual(b.stop(), 0)
-            self.assertEqual(a.stop(), 0)
-        finally:
-            b.close()
-            a.close()
-            redis.stop()
-            shutil.rmtree(redis.dir, ignore_errors=True)
+        with self.disagreeing(extra='screening = { hold_severity = "high"; };\n'):
+            pass
 
 
 @unittest.skipUnless(os.path.exists(DAEMON), "vmscreend not built")
