@@ -113,6 +113,16 @@ static int container_check_flac(int fd, off_t size, long long frames, int rate, 
 		vms_errf(why, whylen, "malformed FLAC: the stream cannot be decoded to its end");
 		return -1;
 	}
+	/* issue 18, attack round 6: a frame that fails its CRC or loses sync is
+	 * silence to the screen, while a player (ffmpeg ignores FLAC CRCs) plays
+	 * it nearly intact: damaged audio cannot be screened */
+	if (c.errors > 0) {
+		vms_errf(why, whylen,
+		         "damaged FLAC: %d frame(s) fail their checks (a player may play what the "
+		         "screen could not decode)",
+		         c.errors);
+		return -1;
+	}
 	*real = (long long)c.samples;
 	if (frames == LLONG_MAX) /* STREAMINFO says "unknown": libsndfile reads to the end */
 		return 0;

@@ -889,8 +889,9 @@ class PhoneChannelTest(unittest.TestCase):
 
 
 class AttackRound4Test(unittest.TestCase):
-    """Issue 18, attack round 4: a container whose length nothing checks,
-    and a configuration another account can write."""
+    """Issue 18, attack rounds 4-6: containers whose length nothing checks,
+    media behind raw extensions, recordings too quiet to screen, damaged
+    FLAC frames, and a configuration another account can write."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="vms-r4-")
@@ -942,6 +943,24 @@ class AttackRound4Test(unittest.TestCase):
             self.assertEqual(res[name]["verdict"], "hold", name)
             self.assertIn("content disagrees with name", res[name]["alerts"][0]["evidence"])
         self.assertNotIn("unscreenable", [a["type"] for a in res["speech.ulaw"]["alerts"]])
+
+    def test_a_damaged_flac_frame_is_held(self):
+        # round 6 #52-53: a frame failing its CRC was silence to the screen,
+        # while ffmpeg (which ignores FLAC CRCs) played it nearly intact
+        good = os.path.join(self.tmp, "good.flac")
+        subprocess.run(["sox", os.path.join(EVAL_KIT, "real", "librivox-0870.wav"), good],
+                       check=True, capture_output=True)
+        with open(good, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x10
+        bad = os.path.join(self.tmp, "bad.flac")
+        with open(bad, "wb") as f:
+            f.write(data)
+        res = {os.path.basename(o["file"]): o for o in json_lines(
+            run("check", "--no-config", "--json", good, bad).stdout)}
+        self.assertNotIn("unscreenable", [a["type"] for a in res["good.flac"]["alerts"]])
+        self.assertEqual(res["bad.flac"]["verdict"], "hold")
+        self.assertIn("damaged FLAC", res["bad.flac"]["alerts"][0]["evidence"])
 
     def test_a_recording_too_quiet_to_screen_is_held(self):
         # round 5 #20 and #21: a message at -40 dBFS (or a FLAC at -40 dB with
